@@ -1,0 +1,15 @@
+//! Schema migrations, applied by the server at start and runnable on their own
+//! (`cargo run -p migration -- up`, with `DATABASE_URL` set).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_chat_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_chat_tables::Migration)]
+    }
+}

@@ -1,0 +1,79 @@
+//! History pages: cursors and limits.
+
+use super::{ChatError, Message, MessageId};
+use serde::Serialize;
+
+/// At most this many messages come back in `join { since }`'s `missed`.
+pub const MISSED_LIMIT: u64 = 100;
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 100;
+
+/// Which page of a room's history: oldest to newest, at most `limit` messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub before: Option<MessageId>,
+    pub after: Option<MessageId>,
+    pub limit: u64,
+}
+
+impl HistoryQuery {
+    /// `limit` defaults to 50 and is capped at 100; zero or less is a `bad_request`.
+    pub fn new(
+        before: Option<MessageId>,
+        after: Option<MessageId>,
+        limit: Option<i64>,
+    ) -> Result<Self, ChatError> {
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(n) if n < 1 => return Err(ChatError::bad_request("limit must be at least 1")),
+            Some(n) => u64::try_from(n).map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT)),
+        };
+        Ok(Self {
+            before,
+            after,
+            limit,
+        })
+    }
+
+    /// The messages after `since`, as `join` returns them.
+    pub fn since(since: MessageId) -> Self {
+        Self {
+            before: None,
+            after: Some(since),
+            limit: MISSED_LIMIT,
+        }
+    }
+
+    /// Reads forward (oldest first from the `after` cursor) rather than back from the newest.
+    pub fn is_forward(&self) -> bool {
+        self.after.is_some()
+    }
+
+    /// The cursors, which must name messages of the room numbered `room_id`.
+    pub fn cursors(&self) -> impl Iterator<Item = MessageId> {
+        self.before.into_iter().chain(self.after)
+    }
+}
+
+/// `{ messages, has_more }`: `has_more` looks back for backward pages, forward for forward ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_defaults_to_fifty_and_is_capped_at_one_hundred() {
+        let limit = |l| HistoryQuery::new(None, None, l).map(|q| q.limit);
+        assert_eq!(limit(None), Ok(50));
+        assert_eq!(limit(Some(7)), Ok(7));
+        assert_eq!(limit(Some(1000)), Ok(100));
+        assert_eq!(limit(Some(i64::MAX)), Ok(100));
+        assert!(limit(Some(0)).is_err());
+        assert!(limit(Some(-5)).is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! The chat's rules: what a room name, a user, a message text and a message id are, and who may
+//! do what. Input becomes one of these types once, at the edge; nothing here does I/O.
+
+mod error;
+mod history;
+mod message;
+mod message_id;
+mod permission;
+mod room;
+mod text;
+mod user;
+
+pub use error::{ChatError, ErrorCode};
+pub use history::{HistoryPage, HistoryQuery, MISSED_LIMIT};
+pub use message::Message;
+pub use message_id::MessageId;
+pub use permission::ensure_author;
+pub use room::RoomName;
+pub use text::{ClientId, MessageText, TextLimit};
+pub use user::{User, UserId, UserName};

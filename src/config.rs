@@ -1,0 +1,270 @@
+//! Configuration: one `Settings` layer type read from flags, environment and a TOML file, merged
+//! in that order of precedence over the defaults into one resolved [`Config`].
+//!
+//! Every setting is documented once, here; `chatoxide --help` prints the same text.
+
+use crate::chat::TextLimit;
+use anyhow::Context;
+use clap::Parser;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Command line of the `chatoxide` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chatoxide",
+    version,
+    about = "A Socket.IO-compatible chat server"
+)]
+pub struct Cli {
+    /// Optional TOML file with any of the settings below (keys as the long flags, with `_`).
+    #[arg(long, env = "CHATOXIDE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// One layer of settings: every field optional, so that layers can be merged.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on [default: 0.0.0.0].
+    #[arg(long, env = "HOST")]
+    pub host: Option<IpAddr>,
+    /// Port to listen on; 0 picks a free one [default: 3000].
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` [default: sqlite://chatoxide.db?mode=rwc].
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// HS256 secret: set, the server runs in token mode.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// RS256 public key, as PEM text or a path to a PEM file: set, the server runs in token mode.
+    #[arg(long, env = "JWT_PUBLIC_KEY", hide_env_values = true)]
+    pub jwt_public_key: Option<String>,
+    /// Bearer key of the HTTP message routes; unset, publishing over HTTP answers 403.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Log filter, in `RUST_LOG` syntax [default: info].
+    #[arg(long, env = "RUST_LOG")]
+    pub log_filter: Option<String>,
+    /// `pretty` for people, `json` for machines [default: pretty].
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Longest message text, in characters after trimming [default: 4000].
+    #[arg(long, env = "CHATOXIDE_MAX_TEXT_LEN")]
+    pub max_text_len: Option<usize>,
+    /// Allowed CORS origins, comma-separated; `*` allows any [default: *].
+    #[arg(long, env = "CHATOXIDE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+    /// Seconds a shutdown may take to finish what is in flight [default: 10].
+    #[arg(long, env = "CHATOXIDE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// How a socket proves who it is.
+#[derive(Clone, Debug)]
+pub enum AuthMode {
+    /// `auth.username` is believed.
+    Open,
+    /// A JWT signed with this HS256 secret.
+    Hs256Secret(String),
+    /// A JWT signed with the private half of this RS256 public key (PEM).
+    Rs256PublicKey(String),
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    pub auth: AuthMode,
+    pub api_key: Option<String>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub text_limit: TextLimit,
+    /// Empty: any origin.
+    pub cors_origins: Vec<String>,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads the command line and environment, then the TOML file it names, if any.
+    pub fn load() -> anyhow::Result<Self> {
+        let cli = Cli::parse();
+        let file = match &cli.config {
+            Some(path) => Self::read_file(path)?,
+            None => Settings::default(),
+        };
+        Self::resolve(cli.settings, file)
+    }
+
+    fn read_file(path: &PathBuf) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Merges `first` (flags and environment) over `file` over the defaults, and validates.
+    pub fn resolve(first: Settings, file: Settings) -> anyhow::Result<Self> {
+        let s = first.over(file);
+        let auth = match (s.jwt_secret, s.jwt_public_key) {
+            (Some(_), Some(_)) => anyhow::bail!("set JWT_SECRET or JWT_PUBLIC_KEY, not both"),
+            (Some(secret), None) if secret.is_empty() => anyhow::bail!("JWT_SECRET is empty"),
+            (Some(secret), None) => AuthMode::Hs256Secret(secret),
+            (None, Some(key)) => AuthMode::Rs256PublicKey(read_pem(key)?),
+            (None, None) => AuthMode::Open,
+        };
+        let max_text_len = s.max_text_len.unwrap_or(TextLimit::default().0);
+        anyhow::ensure!(max_text_len > 0, "max_text_len must be at least 1");
+        let cors_origins = s.cors_origins.unwrap_or_default();
+        Ok(Self {
+            host: s.host.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            port: s.port.unwrap_or(3000),
+            database_url: s
+                .database_url
+                .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
+            auth,
+            api_key: s.api_key.filter(|k| !k.is_empty()),
+            log_filter: s.log_filter.unwrap_or_else(|| "info".to_owned()),
+            log_format: s.log_format.unwrap_or(LogFormat::Pretty),
+            text_limit: TextLimit(max_text_len),
+            cors_origins: cors_origins.into_iter().filter(|o| o != "*").collect(),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+        })
+    }
+
+    /// A configuration for tests and embedding: open mode, an in-memory database, any port.
+    pub fn ephemeral() -> Self {
+        let mut config = Self::resolve(Settings::default(), Settings::default())
+            .unwrap_or_else(|_| unreachable!("the defaults are valid"));
+        config.host = IpAddr::from([127, 0, 0, 1]);
+        config.port = 0;
+        config.database_url = "sqlite::memory:".to_owned();
+        config
+    }
+
+    /// The configuration as it is safe to log: secrets replaced by whether they are set.
+    pub fn redacted(&self) -> String {
+        let auth = match self.auth {
+            AuthMode::Open => "open",
+            AuthMode::Hs256Secret(_) => "token (HS256)",
+            AuthMode::Rs256PublicKey(_) => "token (RS256)",
+        };
+        format!(
+            "listen={}:{} database={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?}",
+            self.host,
+            self.port,
+            redact_url(&self.database_url),
+            if self.api_key.is_some() {
+                "set"
+            } else {
+                "unset"
+            },
+            self.text_limit.0,
+            if self.cors_origins.is_empty() {
+                "*".to_owned()
+            } else {
+                self.cors_origins.join(",")
+            },
+            self.shutdown_grace,
+        )
+    }
+}
+
+impl Settings {
+    /// `self` where set, else `lower`.
+    fn over(self, lower: Settings) -> Settings {
+        Settings {
+            host: self.host.or(lower.host),
+            port: self.port.or(lower.port),
+            database_url: self.database_url.or(lower.database_url),
+            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
+            jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
+            api_key: self.api_key.or(lower.api_key),
+            log_filter: self.log_filter.or(lower.log_filter),
+            log_format: self.log_format.or(lower.log_format),
+            max_text_len: self.max_text_len.or(lower.max_text_len),
+            cors_origins: self.cors_origins.or(lower.cors_origins),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+        }
+    }
+}
+
+/// PEM text as given, or the contents of the file it names.
+fn read_pem(key: String) -> anyhow::Result<String> {
+    if key.trim_start().starts_with("-----BEGIN") {
+        return Ok(key);
+    }
+    std::fs::read_to_string(&key).with_context(|| format!("reading JWT_PUBLIC_KEY file {key}"))
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_env_win_over_the_file_which_wins_over_defaults() {
+        let first = Settings {
+            port: Some(4000),
+            ..Default::default()
+        };
+        let file = Settings {
+            port: Some(5000),
+            max_text_len: Some(10),
+            ..Default::default()
+        };
+        let config = Config::resolve(first, file).map(|c| (c.port, c.text_limit.0, c.log_filter));
+        assert_eq!(config.ok(), Some((4000, 10, "info".to_owned())));
+    }
+
+    #[test]
+    fn both_jwt_keys_is_an_error() {
+        let s = Settings {
+            jwt_secret: Some("a".into()),
+            jwt_public_key: Some("-----BEGIN".into()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(s, Settings::default()).is_err());
+    }
+
+    #[test]
+    fn file_keys_are_checked() {
+        assert!(toml::from_str::<Settings>("port = 1\nmax_text_len = 5").is_ok());
+        assert!(toml::from_str::<Settings>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}

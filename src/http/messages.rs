@@ -1,0 +1,119 @@
+//! `GET /api/rooms/{room}/messages` (a history page) and `POST` (publish as a trusted backend).
+
+use super::HttpState;
+use super::api_key::{WithoutKey, authorize};
+use crate::chat::{
+    ChatError, ClientId, HistoryPage, HistoryQuery, MessageId, MessageText, RoomName, User, UserId,
+    UserName,
+};
+use crate::realtime::{Stored, Success, event};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+pub fn router() -> Router<HttpState> {
+    Router::new().route("/api/rooms/{room}/messages", get(page).post(publish))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageParams {
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+async fn page(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+    params: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Success<HistoryPage>>, ChatError> {
+    authorize(&headers, state.api_key.as_deref(), WithoutKey::Open)?;
+    let Query(params) = params.map_err(|e| ChatError::bad_request(e.body_text()))?;
+    let name = RoomName::parse(&room)?;
+    let cursor = |c: Option<String>| {
+        c.filter(|c| !c.is_empty())
+            .as_deref()
+            .map(MessageId::parse)
+            .transpose()
+    };
+    let limit = match params.limit.filter(|l| !l.is_empty()) {
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| ChatError::bad_request("limit must be an integer"))?,
+        ),
+        None => None,
+    };
+    let query = HistoryQuery::new(cursor(params.before)?, cursor(params.after)?, limit)?;
+    let room = state
+        .app
+        .store
+        .room(&name)
+        .await?
+        .ok_or_else(|| ChatError::not_found("no such room"))?;
+    if query.cursors().any(|c| c.room_id != room.id) {
+        return Err(ChatError::not_found("no such message in this room"));
+    }
+    let page = state.app.store.history(&room, query).await?;
+    Ok(Json(Success {
+        ok: true,
+        body: page,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct Publish {
+    user: Author,
+    text: String,
+    client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Author {
+    id: String,
+    name: Option<String>,
+}
+
+async fn publish(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+    body: Result<Json<Publish>, JsonRejection>,
+) -> Result<Json<Success<Stored>>, ChatError> {
+    authorize(&headers, state.api_key.as_deref(), WithoutKey::Closed)?;
+    state.app.ensure_serving()?;
+    let _in_flight = state.app.in_flight.token();
+    let Json(body) = body.map_err(|e| ChatError::bad_request(e.body_text()))?;
+    let name = RoomName::parse(&room)?;
+    let id = UserId::parse(&body.user.id)?;
+    let user_name = UserName::parse(body.user.name.as_deref().unwrap_or(id.as_str()))?;
+    let author = User::new(id, user_name);
+    let text = MessageText::parse(&body.text, state.app.text_limit)?;
+    let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
+    let room = state.app.store.open_room(&name).await?;
+    let appended = state
+        .app
+        .store
+        .append(&room, &author, text, client_id)
+        .await?;
+    if appended.created {
+        match serde_json::to_value(&appended.message) {
+            Ok(payload) => {
+                state
+                    .fanout
+                    .emit_to_room(room.name.clone(), event::MESSAGE, payload)
+                    .await
+            }
+            Err(err) => tracing::error!(error = %err, "could not serialize a message"),
+        }
+    }
+    Ok(Json(Success {
+        ok: true,
+        body: Stored {
+            message: appended.message,
+        },
+    }))
+}

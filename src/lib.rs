@@ -1,0 +1,18 @@
+//! chatoxide: a Socket.IO-compatible chat server.
+//!
+//! - [`chat`]: the rules (room names, texts, ids, permissions), free of I/O;
+//! - [`store`]: rooms, memberships and messages in SQLite or PostgreSQL through SeaORM;
+//! - [`realtime`]: the Socket.IO face (handshake, commands, events);
+//! - [`http`]: health, readiness, metrics and the message routes;
+//! - [`startup`]: wiring and the shutdown sequence; [`config`] and [`telemetry`] around them.
+
+pub mod chat;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod presence;
+pub mod realtime;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

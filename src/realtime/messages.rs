@@ -1,0 +1,173 @@
+//! `message`, `history`, `edit` and `delete`.
+
+use super::protocol::{self, Deleted, DeletedEvent, Page, Stored, command, decode, event};
+use super::reply::Reply;
+use super::rooms::{ensure_in_room, member_room};
+use super::session::user_of;
+use crate::chat::{ChatError, ClientId, HistoryQuery, MessageId, MessageText, RoomName};
+use crate::state::AppState;
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+type Arg = TryData<Value>;
+
+pub async fn send<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::MESSAGE, run_send(&socket, arg, &app))
+        .await;
+}
+
+async fn run_send<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Stored, ChatError> {
+    let cmd: protocol::Send = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    let text = MessageText::parse(&cmd.text, app.text_limit)?;
+    let client_id = cmd.client_id.as_deref().map(ClientId::parse).transpose()?;
+    let room = member_room(app, &name, &user).await?;
+    let appended = app.store.append(&room, &user, text, client_id).await?;
+    if appended.created {
+        emit(
+            socket.to(room.name.clone()),
+            event::MESSAGE,
+            &appended.message,
+        )
+        .await;
+    }
+    Ok(Stored {
+        message: appended.message,
+    })
+}
+
+pub async fn history<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::HISTORY, run_history(&socket, arg, &app))
+        .await;
+}
+
+async fn run_history<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Page, ChatError> {
+    let cmd: protocol::History = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    let before = cmd.before.as_deref().map(MessageId::parse).transpose()?;
+    let after = cmd.after.as_deref().map(MessageId::parse).transpose()?;
+    let query = HistoryQuery::new(before, after, cmd.limit)?;
+    let room = member_room(app, &name, &user).await?;
+    for cursor in query.cursors() {
+        ensure_in_room(cursor, Some(&room))?;
+    }
+    Ok(app.store.history(&room, query).await?)
+}
+
+pub async fn edit<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::EDIT, run_edit(&socket, arg, &app))
+        .await;
+}
+
+async fn run_edit<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Stored, ChatError> {
+    let cmd: protocol::Edit = decode(arg)?;
+    let user = user_of(socket)?;
+    let id = MessageId::parse(&cmd.message_id)?;
+    let text = MessageText::parse(&cmd.text, app.text_limit)?;
+    let (message, author) = app.store.message(id).await?.ok_or_else(unknown_message)?;
+    crate::chat::ensure_author(&author, &user)?;
+    if message.deleted {
+        return Err(unknown_message());
+    }
+    let message = app
+        .store
+        .edit(id, text)
+        .await?
+        .ok_or_else(unknown_message)?;
+    emit(
+        socket.within(message.room.clone()),
+        event::MESSAGE_UPDATED,
+        &message,
+    )
+    .await;
+    Ok(Stored { message })
+}
+
+pub async fn delete<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::DELETE, run_delete(&socket, arg, &app))
+        .await;
+}
+
+async fn run_delete<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Deleted, ChatError> {
+    let cmd: protocol::Delete = decode(arg)?;
+    let user = user_of(socket)?;
+    let id = MessageId::parse(&cmd.message_id)?;
+    let (_, author) = app.store.message(id).await?.ok_or_else(unknown_message)?;
+    crate::chat::ensure_author(&author, &user)?;
+    let removal = app.store.delete(id).await?.ok_or_else(unknown_message)?;
+    if removal.changed {
+        let payload = DeletedEvent {
+            room: &removal.room,
+            message_id: &removal.message_id,
+        };
+        emit(
+            socket.within(removal.room.clone()),
+            event::MESSAGE_DELETED,
+            &payload,
+        )
+        .await;
+    }
+    Ok(Deleted {
+        message_id: removal.message_id,
+    })
+}
+
+fn unknown_message() -> ChatError {
+    ChatError::not_found("no such message")
+}
+
+/// Broadcasts an event; a failure is logged, never turned into a failed command (the message
+/// is stored, and clients catch up through history).
+pub(super) async fn emit<A: Adapter, T: Serialize + ?Sized>(
+    to: socketioxide::operators::BroadcastOperators<A>,
+    name: &'static str,
+    payload: &T,
+) {
+    if let Err(err) = to.emit(name, payload).await {
+        tracing::warn!(error = %err, event = name, "broadcast failed");
+    }
+}

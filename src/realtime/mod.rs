@@ -1,0 +1,16 @@
+//! The Socket.IO face of the chat on namespace `/`: handshake, commands, events.
+//!
+//! Handlers are generic over the adapter, so the same code serves one process (local adapter)
+//! and a cluster (Redis adapter).
+
+mod fanout;
+mod messages;
+mod protocol;
+mod reply;
+mod rooms;
+mod session;
+mod signals;
+
+pub use fanout::Fanout;
+pub use protocol::{Failure, Stored, Success, command, event};
+pub use session::attach;

@@ -1,0 +1,221 @@
+//! The wire protocol in one place: every event name, every command argument and every reply.
+
+use crate::chat::{ChatError, HistoryPage, Message, User};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// Client → server commands.
+pub mod command {
+    pub const JOIN: &str = "join";
+    pub const LEAVE: &str = "leave";
+    pub const MESSAGE: &str = "message";
+    pub const TYPING: &str = "typing";
+    pub const HISTORY: &str = "history";
+    pub const READ: &str = "read";
+    pub const PRESENCE: &str = "presence";
+    pub const EDIT: &str = "edit";
+    pub const DELETE: &str = "delete";
+}
+
+/// Server → client events.
+pub mod event {
+    pub const MESSAGE: &str = "message";
+    pub const MESSAGE_UPDATED: &str = "message_updated";
+    pub const MESSAGE_DELETED: &str = "message_deleted";
+    pub const USER_JOINED: &str = "user_joined";
+    pub const USER_LEFT: &str = "user_left";
+    pub const TYPING: &str = "typing";
+    pub const READ: &str = "read";
+    pub const ERROR: &str = "error";
+}
+
+/// Turns a command's argument into its typed form: it must be one object, with the fields of `T`.
+pub fn decode<T: DeserializeOwned>(
+    arg: Result<Value, impl std::fmt::Display>,
+) -> Result<T, ChatError> {
+    let arg = arg.map_err(|e| ChatError::bad_request(format!("unreadable argument: {e}")))?;
+    if !arg.is_object() {
+        return Err(ChatError::bad_request("the argument must be an object"));
+    }
+    serde_json::from_value(arg).map_err(|e| ChatError::bad_request(e.to_string()))
+}
+
+// ---- command arguments ----
+
+#[derive(Debug, Deserialize)]
+pub struct Join {
+    pub room: String,
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoomOnly {
+    pub room: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Send {
+    pub room: String,
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Typing {
+    pub room: String,
+    pub typing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct History {
+    pub room: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Read {
+    pub room: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Edit {
+    pub message_id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Delete {
+    pub message_id: String,
+}
+
+// ---- replies (the `...result` of `{ ok: true, ...result }`) ----
+
+#[derive(Debug, Serialize)]
+pub struct Joined {
+    pub room: String,
+    pub members: Vec<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<Vec<Message>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Left {
+    pub room: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    pub message: Message,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Nothing {}
+
+pub type Page = HistoryPage;
+
+#[derive(Debug, Serialize)]
+pub struct Online {
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    pub message_id: String,
+}
+
+// ---- events ----
+
+#[derive(Debug, Serialize)]
+pub struct Membership<'a> {
+    pub room: &'a str,
+    pub user: &'a User,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TypingEvent<'a> {
+    pub room: &'a str,
+    pub user: &'a User,
+    pub typing: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReadEvent<'a> {
+    pub room: &'a str,
+    pub user: &'a User,
+    pub message_id: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeletedEvent<'a> {
+    pub room: &'a str,
+    pub message_id: &'a str,
+}
+
+/// `{ ok: true, ...body }`.
+#[derive(Debug, Serialize)]
+pub struct Success<T> {
+    pub ok: bool,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// `{ ok: false, error: { code, message } }`.
+#[derive(Debug, Serialize)]
+pub struct Failure<'a> {
+    pub ok: bool,
+    pub error: &'a ChatError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ErrorCode;
+    use serde_json::json;
+
+    fn code<T: DeserializeOwned + std::fmt::Debug>(v: Value) -> Result<T, ErrorCode> {
+        decode::<T>(Ok::<_, String>(v)).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn anything_but_an_object_is_a_bad_request() {
+        for v in [json!(null), json!([{"room": "a"}]), json!("a"), json!(5)] {
+            assert_eq!(code::<RoomOnly>(v).err(), Some(ErrorCode::BadRequest));
+        }
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_are_bad_requests() {
+        assert_eq!(
+            code::<Typing>(json!({"room": "a"})).err(),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code::<Typing>(json!({"room": "a", "typing": "yes"})).err(),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code::<History>(json!({"room": "a", "limit": 1.5})).err(),
+            Some(ErrorCode::BadRequest)
+        );
+        assert!(code::<History>(json!({"room": "a", "limit": null, "extra": 1})).is_ok());
+    }
+
+    #[test]
+    fn replies_flatten_into_ok_true() {
+        let reply = serde_json::to_value(Success {
+            ok: true,
+            body: Left { room: "a".into() },
+        })
+        .ok();
+        assert_eq!(reply, Some(json!({"ok": true, "room": "a"})));
+        let empty = serde_json::to_value(Success {
+            ok: true,
+            body: Nothing {},
+        })
+        .ok();
+        assert_eq!(empty, Some(json!({"ok": true})));
+    }
+}

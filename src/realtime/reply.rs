@@ -1,0 +1,74 @@
+//! Answering a command: through its acknowledgement if the client asked for one, else through
+//! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
+
+use super::protocol::{Failure, Success, event};
+use crate::chat::ChatError;
+use crate::state::AppState;
+use crate::telemetry::names;
+use serde::Serialize;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::handler::Value;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// Extractor: where the answer to the current command goes.
+pub struct Reply<A: Adapter> {
+    socket: SocketRef<A>,
+    ack: AckSender<A>,
+    wants_ack: bool,
+}
+
+impl<A: Adapter> FromMessageParts<A> for Reply<A> {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<socketioxide::socket::Socket<A>>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(Self {
+            socket: SocketRef::from_message_parts(s, v, ack_id)?,
+            ack: AckSender::from_message_parts(s, v, ack_id)?,
+            wants_ack: ack_id.is_some(),
+        })
+    }
+}
+
+impl<A: Adapter> Reply<A> {
+    /// Runs a command and answers it: refused while draining, and tracked so that shutdown
+    /// waits for it to commit and answer.
+    pub async fn serve<T: Serialize>(
+        self,
+        app: &AppState,
+        command: &'static str,
+        run: impl Future<Output = Result<T, ChatError>>,
+    ) {
+        let _in_flight = app.in_flight.token();
+        let result = match app.ensure_serving() {
+            Ok(()) => run.await,
+            Err(refused) => Err(refused),
+        };
+        self.send(command, result);
+    }
+
+    pub fn send<T: Serialize>(self, command: &'static str, result: Result<T, ChatError>) {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        metrics::counter!(names::COMMANDS, "command" => command, "outcome" => outcome).increment(1);
+        let sent = match result {
+            Ok(body) => self.ack.send(&Success { ok: true, body }),
+            Err(error) if self.wants_ack => self.ack.send(&Failure {
+                ok: false,
+                error: &error,
+            }),
+            Err(error) => self.socket.emit(event::ERROR, &error),
+        };
+        if let Err(err) = sent {
+            tracing::debug!(command, error = %err, "could not answer a command");
+        }
+    }
+}

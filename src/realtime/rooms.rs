@@ -1,0 +1,164 @@
+//! `join`, `leave` and `presence`: membership is stored per user and applied to all of the
+//! user's sockets, on every node.
+
+use super::protocol::{self, Joined, Left, Membership, Online, command, decode, event};
+use super::reply::Reply;
+use super::session::user_of;
+use crate::chat::{ChatError, HistoryQuery, MessageId, RoomName, User};
+use crate::state::AppState;
+use crate::store::RoomRef;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+type Arg = TryData<Value>;
+
+pub async fn join<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::JOIN, run_join(&socket, arg, &app))
+        .await;
+}
+
+async fn run_join<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Joined, ChatError> {
+    let cmd: protocol::Join = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    let since = cmd.since.as_deref().map(MessageId::parse).transpose()?;
+    if let Some(since) = since {
+        // Checked before joining: a join that answers an error must not have happened.
+        let known = app.store.room(&name).await?;
+        ensure_in_room(since, known.as_ref())?;
+    }
+    let joined = app.store.join(&name, &user).await?;
+    socket.join(name.to_string());
+    if let Err(err) = socket
+        .within(user.personal_room())
+        .join(name.to_string())
+        .await
+    {
+        tracing::warn!(error = %err, room = %name, "could not add the user's other sockets to the room");
+    }
+    if joined.newly {
+        broadcast_membership(socket, event::USER_JOINED, &name, &user).await;
+    }
+    let members = app.store.members(joined.room.id).await?;
+    let missed = match since {
+        Some(since) => Some(
+            app.store
+                .history(&joined.room, HistoryQuery::since(since))
+                .await?
+                .messages,
+        ),
+        None => None,
+    };
+    Ok(Joined {
+        room: joined.room.name,
+        members,
+        missed,
+    })
+}
+
+pub async fn leave<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::LEAVE, run_leave(&socket, arg, &app))
+        .await;
+}
+
+async fn run_leave<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Left, ChatError> {
+    let cmd: protocol::RoomOnly = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    let room = app
+        .store
+        .leave(&name, &user.id)
+        .await?
+        .ok_or_else(|| ChatError::not_a_member(name.as_str()))?;
+    socket.leave(name.to_string());
+    if let Err(err) = socket
+        .within(user.personal_room())
+        .leave(name.to_string())
+        .await
+    {
+        tracing::warn!(error = %err, room = %name, "could not remove the user's other sockets from the room");
+    }
+    broadcast_membership(socket, event::USER_LEFT, &name, &user).await;
+    Ok(Left { room: room.name })
+}
+
+pub async fn presence<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::PRESENCE, run_presence(&socket, arg, &app))
+        .await;
+}
+
+async fn run_presence<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Online, ChatError> {
+    let cmd: protocol::RoomOnly = decode(arg)?;
+    let user = user_of(socket)?;
+    let room = member_room(app, &RoomName::parse(&cmd.room)?, &user).await?;
+    let members = app.store.members(room.id).await?;
+    Ok(Online {
+        users: app.presence.online(members),
+    })
+}
+
+/// The room, if `user` is a member of it; `forbidden` otherwise.
+pub(super) async fn member_room(
+    app: &AppState,
+    room: &RoomName,
+    user: &User,
+) -> Result<RoomRef, ChatError> {
+    app.store
+        .membership(room, &user.id)
+        .await?
+        .ok_or_else(|| ChatError::not_a_member(room.as_str()))
+}
+
+/// A cursor must name a message of the room it is used in.
+pub(super) fn ensure_in_room(id: MessageId, room: Option<&RoomRef>) -> Result<(), ChatError> {
+    match room {
+        Some(room) if room.id == id.room_id => Ok(()),
+        _ => Err(ChatError::not_found("no such message in this room")),
+    }
+}
+
+async fn broadcast_membership<A: Adapter>(
+    socket: &SocketRef<A>,
+    name: &'static str,
+    room: &RoomName,
+    user: &User,
+) {
+    let payload = Membership {
+        room: room.as_str(),
+        user,
+    };
+    if let Err(err) = socket.to(room.to_string()).emit(name, &payload).await {
+        tracing::warn!(error = %err, room = %room, event = name, "broadcast failed");
+    }
+}

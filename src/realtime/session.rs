@@ -1,0 +1,122 @@
+//! A socket's life: the handshake decides who it is and puts it in its rooms; connect wires the
+//! commands; disconnect updates presence.
+
+use super::protocol::command;
+use super::reply::Reply;
+use super::{messages, rooms, signals};
+use crate::chat::{ChatError, User};
+use crate::identity::Credentials;
+use crate::state::AppState;
+use crate::telemetry::names;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+use std::fmt;
+
+/// Serves the chat on namespace `/` of a single-process `io`.
+pub fn attach(io: &SocketIo<LocalAdapter>) {
+    io.ns(
+        "/",
+        on_connect::<LocalAdapter>.with(handshake::<LocalAdapter>),
+    );
+}
+
+/// A refused handshake: its `connect_error` message is the bare error code.
+#[derive(Debug)]
+struct Refused(ChatError);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code.as_str())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Runs before the client learns it is connected: identity, then the user's rooms, so that a
+/// command sent right after `connect` already finds the socket in them.
+async fn handshake<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(app): State<AppState>,
+) -> Result<(), Refused> {
+    let user = admit(&socket, auth, &app).await.map_err(|e| {
+        metrics::counter!(names::HANDSHAKE_REJECTIONS, "code" => e.code.as_str()).increment(1);
+        tracing::debug!(sid = %socket.id, code = %e.code, reason = %e.message, "handshake refused");
+        Refused(e)
+    })?;
+    socket.extensions.insert(user);
+    Ok(())
+}
+
+async fn admit<A: Adapter>(
+    socket: &SocketRef<A>,
+    auth: Result<Value, impl fmt::Display>,
+    app: &AppState,
+) -> Result<User, ChatError> {
+    app.ensure_serving()?;
+    let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
+    let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
+    let user = app.auth.authenticate(credentials)?;
+    let rooms = app.store.rooms_of(&user.id).await?;
+    socket.join(user.personal_room());
+    socket.join(rooms);
+    Ok(user)
+}
+
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<AppState>) {
+    let Some(user) = socket.extensions.get::<User>() else {
+        tracing::error!(sid = %socket.id, "connected without an identity");
+        let _ = socket.disconnect();
+        return;
+    };
+    app.presence.connected(&user.id);
+    metrics::gauge!(names::CONNECTIONS).increment(1.0);
+    metrics::counter!(names::CONNECTS).increment(1);
+    tracing::debug!(sid = %socket.id, user = %user.id, "connected");
+
+    socket.on(command::JOIN, rooms::join::<A>);
+    socket.on(command::LEAVE, rooms::leave::<A>);
+    socket.on(command::PRESENCE, rooms::presence::<A>);
+    socket.on(command::MESSAGE, messages::send::<A>);
+    socket.on(command::HISTORY, messages::history::<A>);
+    socket.on(command::EDIT, messages::edit::<A>);
+    socket.on(command::DELETE, messages::delete::<A>);
+    socket.on(command::TYPING, signals::typing::<A>);
+    socket.on(command::READ, signals::read::<A>);
+    socket.on_fallback(unknown::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
+}
+
+async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
+    reply.send::<()>(
+        "unknown",
+        Err(ChatError::bad_request(format!("unknown command '{name}'"))),
+    );
+}
+
+async fn on_disconnect<A: Adapter>(
+    socket: SocketRef<A>,
+    reason: DisconnectReason,
+    State(app): State<AppState>,
+) {
+    if let Some(user) = socket.extensions.get::<User>() {
+        app.presence.disconnected(&user.id);
+        tracing::debug!(sid = %socket.id, user = %user.id, ?reason, "disconnected");
+    }
+    metrics::gauge!(names::CONNECTIONS).decrement(1.0);
+    metrics::counter!(names::DISCONNECTS, "reason" => format!("{reason:?}")).increment(1);
+}
+
+/// The identity the handshake gave this socket.
+pub(super) fn user_of<A: Adapter>(socket: &SocketRef<A>) -> Result<User, ChatError> {
+    socket.extensions.get::<User>().ok_or_else(|| {
+        ChatError::new(
+            crate::chat::ErrorCode::Unauthorized,
+            "this socket has no identity",
+        )
+    })
+}

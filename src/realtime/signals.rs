@@ -1,0 +1,88 @@
+//! `typing` and `read`: small signals to the other members of a room.
+
+use super::messages::emit;
+use super::protocol::{self, Nothing, ReadEvent, TypingEvent, command, decode, event};
+use super::reply::Reply;
+use super::rooms::{ensure_in_room, member_room};
+use super::session::user_of;
+use crate::chat::{ChatError, MessageId, RoomName};
+use crate::state::AppState;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+type Arg = TryData<Value>;
+
+pub async fn typing<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::TYPING, run_typing(&socket, arg, &app))
+        .await;
+}
+
+async fn run_typing<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Nothing, ChatError> {
+    let cmd: protocol::Typing = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    // Typing is frequent: the socket's own rooms answer for members without a database trip.
+    if !socket.rooms().iter().any(|r| r == name.as_str()) {
+        member_room(app, &name, &user).await?;
+    }
+    let payload = TypingEvent {
+        room: name.as_str(),
+        user: &user,
+        typing: cmd.typing,
+    };
+    emit(
+        socket.to(name.to_string()).volatile(),
+        event::TYPING,
+        &payload,
+    )
+    .await;
+    Ok(Nothing {})
+}
+
+pub async fn read<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(arg): Arg,
+    State(app): State<AppState>,
+    reply: Reply<A>,
+) {
+    reply
+        .serve(&app, command::READ, run_read(&socket, arg, &app))
+        .await;
+}
+
+async fn run_read<A: Adapter>(
+    socket: &SocketRef<A>,
+    arg: Result<Value, impl std::fmt::Display>,
+    app: &AppState,
+) -> Result<Nothing, ChatError> {
+    let cmd: protocol::Read = decode(arg)?;
+    let user = user_of(socket)?;
+    let name = RoomName::parse(&cmd.room)?;
+    let id = MessageId::parse(&cmd.message_id)?;
+    let room = member_room(app, &name, &user).await?;
+    ensure_in_room(id, Some(&room))?;
+    app.store
+        .message(id)
+        .await?
+        .ok_or_else(|| ChatError::not_found("no such message in this room"))?;
+    app.store.mark_read(room.id, &user.id, id.seq).await?;
+    let message_id = id.to_string();
+    let payload = ReadEvent {
+        room: name.as_str(),
+        user: &user,
+        message_id: &message_id,
+    };
+    emit(socket.to(name.to_string()), event::READ, &payload).await;
+    Ok(Nothing {})
+}

@@ -1,0 +1,149 @@
+//! Building the app from its configuration, and running it until told to stop.
+
+use crate::config::Config;
+use crate::http::{self, HttpState};
+use crate::identity::Authenticator;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::{realtime, telemetry};
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderValue, Method};
+use socketioxide::SocketIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+/// A bound, wired server that has not started serving yet.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+    state: AppState,
+    grace: Duration,
+}
+
+impl App {
+    /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database_url)
+            .await
+            .context("opening the database")?;
+        let auth = Authenticator::new(&config.auth)?;
+        let state = AppState::new(store, auth, config.text_limit);
+        let (layer, io) = SocketIo::builder().with_state(state.clone()).build_layer();
+        realtime::attach(&io);
+        let http_state = HttpState {
+            app: state.clone(),
+            fanout: Arc::new(io.clone()),
+            api_key: config.api_key.as_deref().map(Arc::from),
+            metrics: telemetry::metrics(),
+        };
+        let router = http::router(http_state)
+            .layer(layer)
+            .layer(cors(&config.cors_origins));
+        let listener = TcpListener::bind((config.host, config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        Ok(Self {
+            listener,
+            router,
+            io,
+            state,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains: new commands are refused, the ones in
+    /// flight commit and are answered, sockets are closed, and the database is closed last.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            io,
+            state,
+            grace,
+        } = self;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        let mut server = tokio::spawn(async move { serve.await });
+        tokio::select! {
+            () = shutdown => {}
+            res = &mut server => return res.context("server task")?.context("serving"),
+        }
+        tracing::info!("shutting down: finishing commands in flight");
+        state.start_draining();
+        state.in_flight.close();
+        if tokio::time::timeout(grace, state.in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "commands still in flight at the end of the grace period"
+            );
+        }
+        io.close().await;
+        let _ = stop.send(());
+        match tokio::time::timeout(grace, server).await {
+            Ok(res) => res.context("server task")?.context("serving")?,
+            Err(_) => tracing::warn!("HTTP connections still open at the end of the grace period"),
+        }
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Any origin by default; with a list, only those, with credentials.
+fn cors(origins: &[String]) -> CorsLayer {
+    if origins.is_empty() {
+        return CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods(Any)
+            .allow_headers(Any);
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .allow_credentials(true)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,49 @@
+//! The state every handler shares: one Clone struct of cheap handles.
+
+use crate::chat::{ChatError, ErrorCode, TextLimit};
+use crate::identity::Authenticator;
+use crate::presence::Presence;
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::task::TaskTracker;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub presence: Presence,
+    pub text_limit: TextLimit,
+    /// Commands being served; shutdown waits for them.
+    pub in_flight: TaskTracker,
+    /// Set when shutdown begins: new commands and handshakes are refused from then on.
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(store: Store, auth: Authenticator, text_limit: TextLimit) -> Self {
+        Self {
+            store,
+            auth,
+            presence: Presence::default(),
+            text_limit,
+            in_flight: TaskTracker::new(),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// `unavailable` once shutdown has begun.
+    pub fn ensure_serving(&self) -> Result<(), ChatError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ChatError::new(
+                ErrorCode::Unavailable,
+                "the server is shutting down; reconnect and retry",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! Memberships: a fact about a user, not a socket. Joined until left, on every device and node.
+
+use super::{Joined, RoomRef, Store, StoreError, now_ms};
+use crate::chat::{RoomName, User};
+use entity::{membership, room};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, TryInsertResult,
+};
+
+impl Store {
+    /// Makes `user` a member of `room`, creating the room on first use.
+    pub async fn join(&self, room: &RoomName, user: &User) -> Result<Joined, StoreError> {
+        let _turn = self.write_turn().await;
+        let txn = self.db.begin().await?;
+        let room = self.ensure_room(&txn, room).await?;
+        let row = membership::ActiveModel {
+            room_id: Set(room.id),
+            user_id: Set(user.id.clone()),
+            user_name: Set(user.name.clone()),
+            joined_at: Set(now_ms()),
+            last_read_seq: Set(None),
+        };
+        let inserted = membership::Entity::insert(row)
+            .on_conflict_do_nothing_on([membership::Column::RoomId, membership::Column::UserId])
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        let newly = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
+        Ok(Joined { room, newly })
+    }
+
+    /// Ends the membership; `None` when the user was not a member.
+    pub async fn leave(
+        &self,
+        room: &RoomName,
+        user_id: &str,
+    ) -> Result<Option<RoomRef>, StoreError> {
+        let Some(room) = self.room(room).await? else {
+            return Ok(None);
+        };
+        let _turn = self.write_turn().await;
+        let deleted = membership::Entity::delete_many()
+            .filter(membership::Column::RoomId.eq(room.id))
+            .filter(membership::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok((deleted.rows_affected > 0).then_some(room))
+    }
+
+    /// The room, if `user_id` is a member of it.
+    pub async fn membership(
+        &self,
+        room: &RoomName,
+        user_id: &str,
+    ) -> Result<Option<RoomRef>, StoreError> {
+        let Some(room) = self.room(room).await? else {
+            return Ok(None);
+        };
+        let member = membership::Entity::find_by_id((room.id, user_id.to_owned()))
+            .one(&self.db)
+            .await?;
+        Ok(member.map(|_| room))
+    }
+
+    /// Every member of the room, in the order they joined.
+    pub async fn members(&self, room_id: i64) -> Result<Vec<User>, StoreError> {
+        let rows = membership::Entity::find()
+            .filter(membership::Column::RoomId.eq(room_id))
+            .order_by_asc(membership::Column::JoinedAt)
+            .order_by_asc(membership::Column::UserId)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| User {
+                id: m.user_id,
+                name: m.user_name,
+            })
+            .collect())
+    }
+
+    /// The names of every room the user has joined and not left.
+    pub async fn rooms_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let room_ids: Vec<i64> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::RoomId)
+            .filter(membership::Column::UserId.eq(user_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if room_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(room::Entity::find()
+            .select_only()
+            .column(room::Column::Name)
+            .filter(room::Column::Id.is_in(room_ids))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Moves the user's read mark forward to `seq` (never back).
+    pub async fn mark_read(&self, room_id: i64, user_id: &str, seq: i64) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        membership::Entity::update_many()
+            .col_expr(membership::Column::LastReadSeq, Expr::val(seq).into())
+            .filter(membership::Column::RoomId.eq(room_id))
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(
+                Condition::any()
+                    .add(membership::Column::LastReadSeq.is_null())
+                    .add(membership::Column::LastReadSeq.lt(seq)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

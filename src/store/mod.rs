@@ -1,0 +1,17 @@
+//! Persistence with SeaORM: rooms, memberships and messages on SQLite or PostgreSQL.
+//!
+//! Every function here either commits what it was asked to or returns an error; a `message`
+//! is only acknowledged after [`Store::append`] has returned, i.e. after its commit.
+
+mod connect;
+mod error;
+mod memberships;
+mod messages;
+mod rooms;
+mod rows;
+
+pub use connect::Store;
+pub use error::StoreError;
+pub use messages::{Appended, Removal};
+pub use rooms::{Joined, RoomRef};
+pub use rows::now_ms;

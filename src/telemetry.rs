@@ -1,0 +1,65 @@
+//! Logs (tracing-subscriber, pretty or JSON) and the metrics recorder (Prometheus).
+
+use crate::config::LogFormat;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global log subscriber. A second call (tests) keeps the first.
+pub fn init_logs(filter: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Pretty => registry.with(fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true))
+            .try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder. The `metrics` facade has one global recorder, so
+/// every app in the process (several in tests) shares it.
+pub fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was installed already; /metrics will be empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+/// Names and help texts of every metric, in one place.
+pub mod names {
+    pub const CONNECTIONS: &str = "chatoxide_connections";
+    pub const CONNECTS: &str = "chatoxide_connects_total";
+    pub const DISCONNECTS: &str = "chatoxide_disconnects_total";
+    pub const COMMANDS: &str = "chatoxide_commands_total";
+    pub const HANDSHAKE_REJECTIONS: &str = "chatoxide_handshake_rejections_total";
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(
+        names::CONNECTIONS,
+        "Sockets connected to this node now, by transport."
+    );
+    describe_counter!(names::CONNECTS, "Sockets connected since start.");
+    describe_counter!(
+        names::DISCONNECTS,
+        "Sockets disconnected since start, by reason."
+    );
+    describe_counter!(
+        names::COMMANDS,
+        "Commands answered, by command and outcome (ok or an error code)."
+    );
+    describe_counter!(
+        names::HANDSHAKE_REJECTIONS,
+        "Handshakes refused, by error code."
+    );
+}
