@@ -260,6 +260,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let example = toml::from_str::<Settings>(include_str!("../docs/chatoxide.example.toml"));
+        let config = example
+            .map_err(|e| e.to_string())
+            .and_then(|s| Config::resolve(Settings::default(), s).map_err(|e| e.to_string()));
+        assert_eq!(
+            config.map(|c| (c.port, c.cors_origins.len())),
+            Ok((3000, 0))
+        );
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("postgres://u:pw@h:5432/db"),

@@ -61,7 +61,7 @@ pub struct Authenticator {
 #[derive(Clone)]
 enum Mode {
     Open,
-    Token(Box<DecodingKey>, Validation),
+    Token(Box<(DecodingKey, Validation)>),
 }
 
 impl Authenticator {
@@ -72,7 +72,7 @@ impl Authenticator {
             validation.set_required_spec_claims(&["sub"]);
             validation.validate_exp = true;
             validation.leeway = 0;
-            Mode::Token(Box::new(key), validation)
+            Mode::Token(Box::new((key, validation)))
         };
         let mode = match mode {
             AuthMode::Open => Mode::Open,
@@ -92,7 +92,7 @@ impl Authenticator {
     pub fn authenticate(&self, credentials: Credentials) -> Result<User, ChatError> {
         match &self.mode {
             Mode::Open => open(credentials.username),
-            Mode::Token(key, validation) => verify(credentials.token, key, validation),
+            Mode::Token(token) => verify(credentials.token, &token.0, &token.1),
         }
     }
 }

@@ -36,8 +36,10 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// Runs before the client learns it is connected: identity, then the user's rooms, so that a
-/// command sent right after `connect` already finds the socket in them.
+/// Runs before the client learns it is connected: identity, the user's rooms, and the command
+/// handlers. Everything a command needs is in place before `connect` reaches the client: the
+/// connect handler proper is spawned by socketioxide *after* the `connect` packet is sent, so a
+/// command sent at once could beat handlers registered there, and would be dropped.
 async fn handshake<A: Adapter>(
     socket: SocketRef<A>,
     TryData(auth): TryData<Value>,
@@ -48,7 +50,11 @@ async fn handshake<A: Adapter>(
         tracing::debug!(sid = %socket.id, code = %e.code, reason = %e.message, "handshake refused");
         Refused(e)
     })?;
+    app.presence.connected(&user.id);
     socket.extensions.insert(user);
+    wire(&socket);
+    metrics::gauge!(names::CONNECTIONS).increment(1.0);
+    metrics::counter!(names::CONNECTS).increment(1);
     Ok(())
 }
 
@@ -67,17 +73,7 @@ async fn admit<A: Adapter>(
     Ok(user)
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<AppState>) {
-    let Some(user) = socket.extensions.get::<User>() else {
-        tracing::error!(sid = %socket.id, "connected without an identity");
-        let _ = socket.disconnect();
-        return;
-    };
-    app.presence.connected(&user.id);
-    metrics::gauge!(names::CONNECTIONS).increment(1.0);
-    metrics::counter!(names::CONNECTS).increment(1);
-    tracing::debug!(sid = %socket.id, user = %user.id, "connected");
-
+fn wire<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(command::JOIN, rooms::join::<A>);
     socket.on(command::LEAVE, rooms::leave::<A>);
     socket.on(command::PRESENCE, rooms::presence::<A>);
@@ -89,6 +85,12 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(app): State<AppState
     socket.on(command::READ, signals::read::<A>);
     socket.on_fallback(unknown::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+}
+
+async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+    if let Some(user) = socket.extensions.get::<User>() {
+        tracing::debug!(sid = %socket.id, user = %user.id, "connected");
+    }
 }
 
 async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {

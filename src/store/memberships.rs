@@ -106,7 +106,7 @@ impl Store {
     pub async fn mark_read(&self, room_id: i64, user_id: &str, seq: i64) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
         membership::Entity::update_many()
-            .col_expr(membership::Column::LastReadSeq, Expr::val(seq).into())
+            .col_expr(membership::Column::LastReadSeq, Expr::val(seq))
             .filter(membership::Column::RoomId.eq(room_id))
             .filter(membership::Column::UserId.eq(user_id))
             .filter(

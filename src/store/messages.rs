@@ -36,13 +36,13 @@ impl Store {
         text: MessageText,
         client_id: Option<ClientId>,
     ) -> Result<Appended, StoreError> {
-        if let Some(client_id) = &client_id {
-            if let Some(first) = self.by_client_id(&author.id, client_id).await? {
-                return Ok(Appended {
-                    message: first,
-                    created: false,
-                });
-            }
+        if let Some(client_id) = &client_id
+            && let Some(first) = self.by_client_id(&author.id, client_id).await?
+        {
+            return Ok(Appended {
+                message: first,
+                created: false,
+            });
         }
         match self.insert(room, author, text, client_id.as_ref()).await {
             Ok(message) => Ok(Appended {

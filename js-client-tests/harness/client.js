@@ -1,0 +1,124 @@
+// Clients of the chat: the real socket.io-client (4.x, and 2.x for old frontends), and the
+// small helpers every test uses.
+import { io } from "socket.io-client";
+import ioV2 from "socket.io-client-v2";
+import { randomBytes } from "node:crypto";
+
+export const WAIT_MS = 5000;
+
+/** A name no other test uses: tests share servers and run in parallel. */
+export function unique(prefix) {
+  return `${prefix}-${randomBytes(4).toString("hex")}`;
+}
+
+/**
+ * Connects with socket.io-client 4.x and waits for `connect`.
+ * `auth` goes in the handshake; `options` are passed to io() (transports, query, ...).
+ */
+export async function connect(server, auth = {}, options = {}) {
+  const socket = io(server.url, { auth, forceNew: true, reconnection: false, ...options });
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+  return socket;
+}
+
+/** Connects as `username` in open mode. */
+export function connectAs(server, username, options = {}) {
+  return connect(server, { username }, options);
+}
+
+/** The `connect_error` a refused handshake produces (its message is the error code). */
+export async function refusal(server, auth = {}, options = {}) {
+  const socket = io(server.url, { auth, forceNew: true, reconnection: false, ...options });
+  try {
+    return await new Promise((resolve, reject) => {
+      socket.once("connect", () => reject(new Error("the handshake was accepted")));
+      socket.once("connect_error", resolve);
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/** Connects with socket.io-client 2.x (Engine.IO 3), identity in the query string. */
+export async function connectV2(server, query = {}, options = {}) {
+  const socket = ioV2(server.url, { query, forceNew: true, reconnection: false, ...options });
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", (err) => {
+      socket.close();
+      reject(new Error(String(err)));
+    });
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+  return socket;
+}
+
+/** Sends a command and resolves with its acknowledgement (works with both client versions). */
+export function command(socket, event, arg) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ack for ${event} in ${WAIT_MS} ms`)), WAIT_MS);
+    socket.emit(event, arg, (reply) => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+  });
+}
+
+/** Sends a command that must succeed; returns the ack. */
+export async function ok(socket, event, arg) {
+  const reply = await command(socket, event, arg);
+  if (!reply || reply.ok !== true) {
+    throw new Error(`${event} ${JSON.stringify(arg)} failed: ${JSON.stringify(reply)}`);
+  }
+  return reply;
+}
+
+/** Resolves with the next `event` on `socket` (matching `filter`, if given). */
+export function next(socket, event, filter = () => true, ms = WAIT_MS) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, onEvent);
+      reject(new Error(`no ${event} event in ${ms} ms`));
+    }, ms);
+    const onEvent = (payload) => {
+      if (!filter(payload)) return;
+      clearTimeout(timer);
+      socket.off(event, onEvent);
+      resolve(payload);
+    };
+    socket.on(event, onEvent);
+  });
+}
+
+/** Collects every `event` on `socket` from now on, for checks that something did NOT arrive. */
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (payload) => seen.push(payload));
+  return seen;
+}
+
+/**
+ * A delivery barrier: `sender` posts a fresh message in `room` and this resolves once `receiver`
+ * has it. Events to one socket arrive in order, so anything broadcast to `receiver` before the
+ * barrier has arrived by then: checks that something was NOT delivered need no sleeping.
+ */
+export async function barrier(sender, receiver, room) {
+  const text = unique("barrier");
+  const arrived = next(receiver, "message", (m) => m.text === text);
+  await ok(sender, "message", { room, text });
+  return arrived;
+}
+
+/** Closes sockets, ignoring ones already closed. */
+export function closeAll(...sockets) {
+  for (const s of sockets) s?.close();
+}

@@ -1,0 +1,52 @@
+// The database a test server runs on: a SQLite file of its own, or a PostgreSQL database of its
+// own (created here, dropped on cleanup). TEST_DB picks the backend for the whole run.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export const backend = process.env.TEST_DB ?? "sqlite";
+
+const adminUrl =
+  process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** Creates an empty database; returns { url, drop() }. */
+export async function createDatabase() {
+  if (backend === "postgres") return createPostgres();
+  if (backend === "sqlite") return createSqlite();
+  throw new Error(`TEST_DB must be sqlite or postgres, not ${backend}`);
+}
+
+function createSqlite() {
+  const dir = mkdtempSync(join(tmpdir(), "chatoxide-test-"));
+  return {
+    url: `sqlite://${join(dir, "chat.db")}?mode=rwc`,
+    async drop() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createPostgres() {
+  const name = `chatoxide_test_${process.pid}_${randomBytes(4).toString("hex")}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+async function admin(sql) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,110 @@
+// Starts the built chatoxide binary on a free port and stops it: the server under test is the
+// real process, reached over real sockets.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createDatabase } from "./database.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const binary =
+  process.env.CHATOXIDE_BIN ?? resolve(root, "target", "debug", "chatoxide");
+
+/**
+ * Starts a server with its own database. `env` adds settings (JWT_SECRET, API_KEY, ...).
+ * The returned handle can stop (SIGTERM by default) and start again on the same database.
+ */
+export async function startServer({ env = {}, database } = {}) {
+  if (!existsSync(binary)) {
+    throw new Error(`no server binary at ${binary}: run cargo build first (or set CHATOXIDE_BIN)`);
+  }
+  const db = database ?? (await createDatabase());
+  const server = new Server(db, env);
+  await server.start();
+  return server;
+}
+
+class Server {
+  constructor(db, env) {
+    this.db = db;
+    this.env = env;
+    this.log = [];
+  }
+
+  async start() {
+    this.process = spawn(binary, [], {
+      env: {
+        PATH: process.env.PATH,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        DATABASE_URL: this.db.url,
+        LOG_FORMAT: "json",
+        RUST_LOG: process.env.CHATOXIDE_LOG ?? "info",
+        ...this.env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.exited = new Promise((resolve) =>
+      this.process.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    this.port = await this.#listeningPort();
+    this.url = `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Resolves with the port once the server logs that it listens. */
+  #listeningPort() {
+    return new Promise((resolve, reject) => {
+      let buffered = "";
+      const onData = (chunk) => {
+        buffered += chunk;
+        let newline;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          this.log.push(line);
+          const addr = parseListening(line);
+          if (addr) resolve(Number(addr.split(":").pop()));
+        }
+      };
+      this.process.stdout.setEncoding("utf8").on("data", onData);
+      this.process.stderr.setEncoding("utf8").on("data", (c) => this.log.push(c));
+      this.exited.then(({ code, signal }) =>
+        reject(new Error(`server exited (${code ?? signal}) before listening:\n${this.log.join("\n")}`)),
+      );
+    });
+  }
+
+  /** Stops the process; returns its exit code and signal. */
+  async stop(signal = "SIGTERM") {
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      this.process.kill(signal);
+    }
+    return this.exited;
+  }
+
+  /** Stops (SIGTERM) and starts again on the same database, on a new port. */
+  async restart() {
+    const exit = await this.stop();
+    await this.start();
+    return exit;
+  }
+
+  /** Stops the server and drops its database. */
+  async close() {
+    await this.stop("SIGKILL");
+    await this.db.drop();
+  }
+
+  async fetch(path, init) {
+    return fetch(`${this.url}${path}`, init);
+  }
+}
+
+function parseListening(line) {
+  try {
+    const entry = JSON.parse(line);
+    return entry.message === "listening" ? entry.addr : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the app on port 0, reached over real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chat;
+mod http;
+mod lifecycle;
+mod support;
