@@ -4,6 +4,7 @@
 //! Every setting is documented once, here; `chatoxide --help` prints the same text.
 
 use crate::chat::TextLimit;
+use crate::store::WriterConfig;
 use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
@@ -63,6 +64,22 @@ pub struct Settings {
     /// Seconds a shutdown may take to finish what is in flight [default: 10].
     #[arg(long, env = "CHATOXIDE_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Most messages stored in one transaction [default: 512].
+    #[arg(long, env = "CHATOXIDE_WRITE_BATCH_MAX")]
+    pub write_batch_max: Option<usize>,
+    /// Microseconds the writer waits for more messages before committing; 0 commits what has
+    /// queued up during the previous commit [default: 0].
+    #[arg(long, env = "CHATOXIDE_WRITE_BATCH_WAIT_US")]
+    pub write_batch_wait_us: Option<u64>,
+    /// Messages that may wait for the writer; past that a send answers `unavailable` at once [default: 8192].
+    #[arg(long, env = "CHATOXIDE_WRITE_QUEUE")]
+    pub write_queue: Option<usize>,
+    /// Milliseconds a message may wait in the queue before it is refused [default: 2000].
+    #[arg(long, env = "CHATOXIDE_WRITE_DEADLINE_MS")]
+    pub write_deadline_ms: Option<u64>,
+    /// Milliseconds a commit may take before its senders get `unavailable` [default: 5000].
+    #[arg(long, env = "CHATOXIDE_COMMIT_TIMEOUT_MS")]
+    pub commit_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -97,6 +114,7 @@ pub struct Config {
     /// Empty: any origin.
     pub cors_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    pub writer: WriterConfig,
 }
 
 impl Config {
@@ -119,6 +137,7 @@ impl Config {
     /// Merges `first` (flags and environment) over `file` over the defaults, and validates.
     pub fn resolve(first: Settings, file: Settings) -> anyhow::Result<Self> {
         let s = first.over(file);
+        let writer = writer_config(&s)?;
         let auth = match (s.jwt_secret, s.jwt_public_key) {
             (Some(_), Some(_)) => anyhow::bail!("set JWT_SECRET or JWT_PUBLIC_KEY, not both"),
             (Some(secret), None) if secret.is_empty() => anyhow::bail!("JWT_SECRET is empty"),
@@ -142,6 +161,7 @@ impl Config {
             text_limit: TextLimit(max_text_len),
             cors_origins: cors_origins.into_iter().filter(|o| o != "*").collect(),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            writer,
         })
     }
 
@@ -163,7 +183,7 @@ impl Config {
             AuthMode::Rs256PublicKey(_) => "token (RS256)",
         };
         format!(
-            "listen={}:{} database={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?}",
+            "listen={}:{} database={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?} writer={:?}",
             self.host,
             self.port,
             redact_url(&self.database_url),
@@ -179,6 +199,7 @@ impl Config {
                 self.cors_origins.join(",")
             },
             self.shutdown_grace,
+            self.writer,
         )
     }
 }
@@ -198,8 +219,33 @@ impl Settings {
             max_text_len: self.max_text_len.or(lower.max_text_len),
             cors_origins: self.cors_origins.or(lower.cors_origins),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+            write_batch_max: self.write_batch_max.or(lower.write_batch_max),
+            write_batch_wait_us: self.write_batch_wait_us.or(lower.write_batch_wait_us),
+            write_queue: self.write_queue.or(lower.write_queue),
+            write_deadline_ms: self.write_deadline_ms.or(lower.write_deadline_ms),
+            commit_timeout_ms: self.commit_timeout_ms.or(lower.commit_timeout_ms),
         }
     }
+}
+
+fn writer_config(s: &Settings) -> anyhow::Result<WriterConfig> {
+    let d = WriterConfig::default();
+    let config = WriterConfig {
+        max_batch: s.write_batch_max.unwrap_or(d.max_batch),
+        max_wait: s
+            .write_batch_wait_us
+            .map_or(d.max_wait, Duration::from_micros),
+        queue: s.write_queue.unwrap_or(d.queue),
+        queue_deadline: s
+            .write_deadline_ms
+            .map_or(d.queue_deadline, Duration::from_millis),
+        commit_timeout: s
+            .commit_timeout_ms
+            .map_or(d.commit_timeout, Duration::from_millis),
+    };
+    anyhow::ensure!(config.max_batch > 0, "write_batch_max must be at least 1");
+    anyhow::ensure!(config.queue > 0, "write_queue must be at least 1");
+    Ok(config)
 }
 
 /// PEM text as given, or the contents of the file it names.

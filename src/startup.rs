@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Store, Writer, WriterTask};
 use crate::{realtime, telemetry};
 use anyhow::Context;
 use axum::Router;
@@ -23,6 +23,7 @@ pub struct App {
     router: Router,
     io: SocketIo,
     state: AppState,
+    writer: WriterTask,
     grace: Duration,
 }
 
@@ -33,7 +34,8 @@ impl App {
             .await
             .context("opening the database")?;
         let auth = Authenticator::new(&config.auth)?;
-        let state = AppState::new(store, auth, config.text_limit);
+        let (writer, writer_task) = Writer::start(store.clone(), config.writer);
+        let state = AppState::new(store, writer, auth, config.text_limit);
         let (layer, io) = SocketIo::builder().with_state(state.clone()).build_layer();
         realtime::attach(&io);
         let http_state = HttpState {
@@ -53,6 +55,7 @@ impl App {
             router,
             io,
             state,
+            writer: writer_task,
             grace: config.shutdown_grace,
         })
     }
@@ -62,13 +65,15 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains: new commands are refused, the ones in
-    /// flight commit and are answered, sockets are closed, and the database is closed last.
+    /// flight commit and are answered, the writer stores what it holds, sockets are closed, and
+    /// the database is closed last.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
             io,
             state,
+            writer,
             grace,
         } = self;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -92,6 +97,7 @@ impl App {
                 "commands still in flight at the end of the grace period"
             );
         }
+        writer.finish().await;
         io.close().await;
         let _ = stop.send(());
         match tokio::time::timeout(grace, server).await {

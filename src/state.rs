@@ -3,7 +3,7 @@
 use crate::chat::{ChatError, ErrorCode, TextLimit};
 use crate::identity::Authenticator;
 use crate::presence::Presence;
-use crate::store::Store;
+use crate::store::{Store, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::task::TaskTracker;
@@ -11,6 +11,8 @@ use tokio_util::task::TaskTracker;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Stores messages in batches; the only way a message is stored.
+    pub writer: Writer,
     pub auth: Authenticator,
     pub presence: Presence,
     pub text_limit: TextLimit,
@@ -21,9 +23,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, auth: Authenticator, text_limit: TextLimit) -> Self {
+    pub fn new(store: Store, writer: Writer, auth: Authenticator, text_limit: TextLimit) -> Self {
         Self {
             store,
+            writer,
             auth,
             presence: Presence::default(),
             text_limit,

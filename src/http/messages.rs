@@ -7,6 +7,7 @@ use crate::chat::{
     UserName,
 };
 use crate::realtime::{Stored, Success, event};
+use crate::store::{Announce, Draft};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -94,22 +95,26 @@ async fn publish(
     let text = MessageText::parse(&body.text, state.app.text_limit)?;
     let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
     let room = state.app.store.open_room(&name).await?;
-    let appended = state
-        .app
-        .store
-        .append(&room, &author, text, client_id)
-        .await?;
-    if appended.created {
-        match serde_json::to_value(&appended.message) {
-            Ok(payload) => {
-                state
-                    .fanout
-                    .emit_to_room(room.name.clone(), event::MESSAGE, payload)
-                    .await
+    let fanout = state.fanout.clone();
+    let announce: Announce = Box::new(move |message| {
+        Box::pin(async move {
+            match serde_json::to_value(&message) {
+                Ok(payload) => {
+                    fanout
+                        .emit_to_room(message.room, event::MESSAGE, payload)
+                        .await
+                }
+                Err(err) => tracing::error!(error = %err, "could not serialize a message"),
             }
-            Err(err) => tracing::error!(error = %err, "could not serialize a message"),
-        }
-    }
+        })
+    });
+    let draft = Draft {
+        room,
+        author,
+        text,
+        client_id,
+    };
+    let appended = state.app.writer.append(draft, Some(announce)).await?;
     Ok(Json(Success {
         ok: true,
         body: Stored {

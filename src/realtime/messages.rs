@@ -6,6 +6,7 @@ use super::rooms::{ensure_in_room, member_room};
 use super::session::user_of;
 use crate::chat::{ChatError, ClientId, HistoryQuery, MessageId, MessageText, RoomName};
 use crate::state::AppState;
+use crate::store::{Announce, Draft};
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -34,16 +35,18 @@ async fn run_send<A: Adapter>(
     let name = RoomName::parse(&cmd.room)?;
     let text = MessageText::parse(&cmd.text, app.text_limit)?;
     let client_id = cmd.client_id.as_deref().map(ClientId::parse).transpose()?;
-    let room = member_room(app, &name, &user).await?;
-    let appended = app.store.append(&room, &user, text, client_id).await?;
-    if appended.created {
-        emit(
-            socket.to(room.name.clone()),
-            event::MESSAGE,
-            &appended.message,
-        )
-        .await;
-    }
+    let room = member_room(app, socket, &name, &user).await?;
+    let to_others = socket.to(room.name.clone());
+    let announce: Announce = Box::new(move |message| {
+        Box::pin(async move { emit(to_others, event::MESSAGE, &message).await })
+    });
+    let draft = Draft {
+        room,
+        author: user,
+        text,
+        client_id,
+    };
+    let appended = app.writer.append(draft, Some(announce)).await?;
     Ok(Stored {
         message: appended.message,
     })
@@ -71,7 +74,7 @@ async fn run_history<A: Adapter>(
     let before = cmd.before.as_deref().map(MessageId::parse).transpose()?;
     let after = cmd.after.as_deref().map(MessageId::parse).transpose()?;
     let query = HistoryQuery::new(before, after, cmd.limit)?;
-    let room = member_room(app, &name, &user).await?;
+    let room = member_room(app, socket, &name, &user).await?;
     for cursor in query.cursors() {
         ensure_in_room(cursor, Some(&room))?;
     }

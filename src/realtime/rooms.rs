@@ -121,7 +121,7 @@ async fn run_presence<A: Adapter>(
 ) -> Result<Online, ChatError> {
     let cmd: protocol::RoomOnly = decode(arg)?;
     let user = user_of(socket)?;
-    let room = member_room(app, &RoomName::parse(&cmd.room)?, &user).await?;
+    let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
     let members = app.store.members(room.id).await?;
     Ok(Online {
         users: app.presence.online(members),
@@ -129,11 +129,21 @@ async fn run_presence<A: Adapter>(
 }
 
 /// The room, if `user` is a member of it; `forbidden` otherwise.
-pub(super) async fn member_room(
+///
+/// A socket is in the Socket.IO rooms of its user's memberships (joined after the membership
+/// commits, left after it is deleted), so that answers without a database trip; the database
+/// decides when the socket is not in the room.
+pub(super) async fn member_room<A: Adapter>(
     app: &AppState,
+    socket: &SocketRef<A>,
     room: &RoomName,
     user: &User,
 ) -> Result<RoomRef, ChatError> {
+    if socket.rooms().iter().any(|r| r == room.as_str())
+        && let Some(known) = app.store.room(room).await?
+    {
+        return Ok(known);
+    }
     app.store
         .membership(room, &user.id)
         .await?

@@ -32,10 +32,7 @@ async fn run_typing<A: Adapter>(
     let cmd: protocol::Typing = decode(arg)?;
     let user = user_of(socket)?;
     let name = RoomName::parse(&cmd.room)?;
-    // Typing is frequent: the socket's own rooms answer for members without a database trip.
-    if !socket.rooms().iter().any(|r| r == name.as_str()) {
-        member_room(app, &name, &user).await?;
-    }
+    member_room(app, socket, &name, &user).await?;
     let payload = TypingEvent {
         room: name.as_str(),
         user: &user,
@@ -70,7 +67,7 @@ async fn run_read<A: Adapter>(
     let user = user_of(socket)?;
     let name = RoomName::parse(&cmd.room)?;
     let id = MessageId::parse(&cmd.message_id)?;
-    let room = member_room(app, &name, &user).await?;
+    let room = member_room(app, socket, &name, &user).await?;
     ensure_in_room(id, Some(&room))?;
     app.store
         .message(id)

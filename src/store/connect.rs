@@ -1,6 +1,7 @@
 //! Opening the database: pool settings per backend, SQLite's durability settings, migrations.
 
-use super::StoreError;
+use super::{RoomRef, StoreError};
+use dashmap::DashMap;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
@@ -15,6 +16,8 @@ pub struct Store {
     /// Held while a SQLite write transaction is open: SQLite has one writer at a time, and
     /// queueing here is cheaper and fairer than its busy-retry loop.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Rooms by name. A room's number never changes once created, so entries never go stale.
+    pub(super) rooms: Arc<DashMap<String, RoomRef>>,
 }
 
 impl Store {
@@ -44,7 +47,11 @@ impl Store {
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
         let write_gate = sqlite.then(|| Arc::new(Mutex::new(())));
-        Ok(Self { db, write_gate })
+        Ok(Self {
+            db,
+            write_gate,
+            rooms: Arc::default(),
+        })
     }
 
     /// A round trip to the database, for `/readyz`.

@@ -3,7 +3,7 @@
 use crate::chat::{ChatError, ErrorCode};
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connection refused, pool exhausted, I/O): nothing was
     /// stored, and trying again later may work.
@@ -12,6 +12,16 @@ pub enum StoreError {
     /// Anything else: a bug or a schema problem.
     #[error("storage error: {0}")]
     Internal(#[source] DbErr),
+    /// The write queue is full, or a write waited in it past its deadline: nothing was stored.
+    #[error("too many writes are waiting")]
+    Overloaded,
+    /// A commit did not finish in time. It may or may not have happened: a retry with the same
+    /// `client_id` finds out without duplicating.
+    #[error("the commit did not finish in time")]
+    Stalled,
+    /// The writer has stopped (the server is shutting down): nothing was stored.
+    #[error("the writer has stopped")]
+    Stopped,
 }
 
 impl From<DbErr> for StoreError {
@@ -51,6 +61,21 @@ impl From<StoreError> for ChatError {
                     "storage is unavailable, nothing was stored; try again later",
                 )
             }
+            StoreError::Overloaded => ChatError::new(
+                ErrorCode::Unavailable,
+                "too many messages are waiting to be stored, nothing was stored; try again shortly",
+            ),
+            StoreError::Stalled => {
+                tracing::warn!("a commit did not finish in time");
+                ChatError::new(
+                    ErrorCode::Unavailable,
+                    "storage did not answer in time; retry with the same client_id to find out whether it was stored",
+                )
+            }
+            StoreError::Stopped => ChatError::new(
+                ErrorCode::Unavailable,
+                "the server is shutting down, nothing was stored; reconnect and retry",
+            ),
             StoreError::Internal(cause) => {
                 tracing::error!(error = %cause, "storage error");
                 ChatError::new(ErrorCode::Internal, "internal error")

@@ -30,8 +30,16 @@ pub struct Joined {
 }
 
 impl Store {
+    /// The room called `name`, if it exists; answered from memory after the first lookup.
     pub async fn room(&self, name: &RoomName) -> Result<Option<RoomRef>, StoreError> {
-        find_by_name(&self.db, name).await
+        if let Some(room) = self.rooms.get(name.as_str()) {
+            return Ok(Some(room.clone()));
+        }
+        let room = find_by_name(&self.db, name).await?;
+        if let Some(room) = &room {
+            self.rooms.insert(room.name.clone(), room.clone());
+        }
+        Ok(room)
     }
 
     /// The room, created if need be: for trusted publishers, who need not be members.

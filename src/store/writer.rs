@@ -1,0 +1,324 @@
+//! The group-commit writer: one task per process takes accepted messages from a bounded queue
+//! and stores them in batches, one transaction per batch, then answers each sender and hands the
+//! new messages, in commit order, to the announcer that broadcasts them.
+//!
+//! An answer of `Ok` means the message's transaction has committed. Every queued message gets an
+//! answer: stored, already stored (a retry), or refused (`Overloaded`, `Stalled`, `Stopped`, or
+//! the storage error) with nothing stored, except `Stalled`, whose outcome is unknown and which
+//! a retry with the same `client_id` settles.
+
+use super::batch::Draft;
+use super::{Appended, Store, StoreError};
+use crate::chat::Message;
+use crate::telemetry::names;
+use sea_orm::SqlErr;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Broadcasts a newly stored message; run after the commit, in commit order.
+pub type Announce = Box<dyn FnOnce(Message) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// How the writer batches and how long a message may wait.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterConfig {
+    /// Most messages in one transaction.
+    pub max_batch: usize,
+    /// How long to wait for more messages once one is there (0: take what has queued up while
+    /// the previous commit ran; tokio's timers are 1 ms coarse).
+    pub max_wait: Duration,
+    /// Messages that may wait for the writer; past that, sends are refused at once.
+    pub queue: usize,
+    /// A message that waited longer than this is refused rather than stored late.
+    pub queue_deadline: Duration,
+    /// A batch whose commit takes longer is answered `Stalled`.
+    pub commit_timeout: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            max_wait: Duration::ZERO,
+            queue: 8192,
+            queue_deadline: Duration::from_secs(2),
+            commit_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Job {
+    draft: Draft,
+    announce: Option<Announce>,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+impl Job {
+    fn answer(self, result: Result<Appended, StoreError>) {
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The handle handlers use to store messages. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+/// The running writer; [`WriterTask::finish`] stores what is queued and stops it.
+pub struct WriterTask {
+    stop: CancellationToken,
+    writer: JoinHandle<()>,
+    announcer: JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(store: Store, config: WriterConfig) -> (Self, WriterTask) {
+        let (queue, jobs) = mpsc::channel(config.queue.max(1));
+        let (announcements, to_announce) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let writer = tokio::spawn(run(store, jobs, announcements, config, stop.clone()));
+        let announcer = tokio::spawn(announce_in_order(to_announce));
+        (
+            Self { queue },
+            WriterTask {
+                stop,
+                writer,
+                announcer,
+            },
+        )
+    }
+
+    /// Queues `draft` and resolves when it is committed, or refused.
+    pub async fn append(
+        &self,
+        draft: Draft,
+        announce: Option<Announce>,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            draft,
+            announce,
+            enqueued: Instant::now(),
+            reply,
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Stopped,
+        })?;
+        metrics::gauge!(names::WRITE_QUEUE)
+            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+}
+
+impl WriterTask {
+    /// Refuses new messages, commits the queued ones, broadcasts them, and returns.
+    pub async fn finish(self) {
+        self.stop.cancel();
+        if let Err(err) = self.writer.await {
+            tracing::error!(error = %err, "the writer task failed");
+        }
+        if let Err(err) = self.announcer.await {
+            tracing::error!(error = %err, "the announcer task failed");
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    mut jobs: mpsc::Receiver<Job>,
+    announcements: mpsc::UnboundedSender<Vec<(Announce, Message)>>,
+    config: WriterConfig,
+    stop: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            job = jobs.recv() => job,
+            () = stop.cancelled() => {
+                // Refuse new work, then store everything already accepted.
+                jobs.close();
+                jobs.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        let batch = gather(first, &mut jobs, &config).await;
+        let announced = commit(&store, batch, &config).await;
+        if !announced.is_empty() && announcements.send(announced).is_err() {
+            tracing::error!("the announcer has stopped; stored messages were not broadcast");
+        }
+    }
+}
+
+/// `first` and whatever else is queued, up to `max_batch`, waiting at most `max_wait` for more.
+async fn gather(first: Job, jobs: &mut mpsc::Receiver<Job>, config: &WriterConfig) -> Vec<Job> {
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + config.max_wait;
+    while batch.len() < config.max_batch {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(mpsc::error::TryRecvError::Empty) if !config.max_wait.is_zero() => {
+                match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                    Ok(Some(job)) => batch.push(job),
+                    _ => break,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Stores a batch and answers every job in it; returns the new messages to announce.
+async fn commit(store: &Store, batch: Vec<Job>, config: &WriterConfig) -> Vec<(Announce, Message)> {
+    let (live, late): (Vec<Job>, Vec<Job>) = batch
+        .into_iter()
+        .partition(|j| j.enqueued.elapsed() <= config.queue_deadline);
+    for job in late {
+        job.answer(Err(StoreError::Overloaded));
+    }
+    if live.is_empty() {
+        return Vec::new();
+    }
+    let groups = group_by_key(live);
+    let keys: Vec<(&str, &str)> = groups.iter().filter_map(|g| g.leader.draft.key()).collect();
+    let existing = match store.by_keys(&keys).await {
+        Ok(existing) => existing,
+        Err(err) => {
+            groups.into_iter().for_each(|g| g.answer(Err(err.clone())));
+            return Vec::new();
+        }
+    };
+    let (retries, fresh): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| {
+        g.leader
+            .draft
+            .key()
+            .is_some_and(|(u, c)| existing.contains_key(&(u.to_owned(), c.to_owned())))
+    });
+    for group in retries {
+        let key = group
+            .leader
+            .draft
+            .key()
+            .map(|(u, c)| (u.to_owned(), c.to_owned()));
+        let first = key.and_then(|k| existing.get(&k).cloned());
+        match first {
+            Some(message) => group.answer(Ok(Appended {
+                message,
+                created: false,
+            })),
+            None => group.answer(Err(StoreError::Overloaded)),
+        }
+    }
+    if fresh.is_empty() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let drafts: Vec<&Draft> = fresh.iter().map(|g| &g.leader.draft).collect();
+    let outcome = tokio::time::timeout(config.commit_timeout, store.append_batch(&drafts)).await;
+    metrics::histogram!(names::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(names::BATCH_SIZE).record(fresh.len() as f64);
+    match outcome {
+        Ok(Ok(messages)) => fresh
+            .into_iter()
+            .zip(messages)
+            .filter_map(|(g, m)| g.stored(m))
+            .collect(),
+        Ok(Err(err)) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            // A retry committed elsewhere (another node) between the lookup and the insert:
+            // store this batch one message at a time, where each conflict resolves alone.
+            one_by_one(store, fresh).await
+        }
+        Ok(Err(err)) => {
+            let err = StoreError::from(err);
+            fresh.into_iter().for_each(|g| g.answer(Err(err.clone())));
+            Vec::new()
+        }
+        Err(_) => {
+            fresh
+                .into_iter()
+                .for_each(|g| g.answer(Err(StoreError::Stalled)));
+            Vec::new()
+        }
+    }
+}
+
+async fn one_by_one(store: &Store, groups: Vec<Group>) -> Vec<(Announce, Message)> {
+    let mut announced = Vec::new();
+    for group in groups {
+        let d = &group.leader.draft;
+        match store
+            .append(&d.room, &d.author, d.text.clone(), d.client_id.clone())
+            .await
+        {
+            Ok(appended) if appended.created => announced.extend(group.stored(appended.message)),
+            result => group.answer(result),
+        }
+    }
+    announced
+}
+
+/// Jobs that share an idempotency key: the first is stored, the others get its message.
+struct Group {
+    leader: Job,
+    followers: Vec<Job>,
+}
+
+impl Group {
+    fn answer(self, result: Result<Appended, StoreError>) {
+        let repeat = result.clone().map(|a| Appended {
+            created: false,
+            ..a
+        });
+        for follower in self.followers {
+            follower.answer(repeat.clone());
+        }
+        self.leader.answer(result);
+    }
+
+    /// Answers the group with its newly stored message; returns what to announce.
+    fn stored(mut self, message: Message) -> Option<(Announce, Message)> {
+        let announce = self.leader.announce.take();
+        self.answer(Ok(Appended {
+            message: message.clone(),
+            created: true,
+        }));
+        announce.map(|a| (a, message))
+    }
+}
+
+fn group_by_key(jobs: Vec<Job>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::with_capacity(jobs.len());
+    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+    for job in jobs {
+        let key = job.draft.key().map(|(u, c)| (u.to_owned(), c.to_owned()));
+        match key.as_ref().and_then(|k| by_key.get(k)) {
+            Some(&i) => groups[i].followers.push(job),
+            None => {
+                if let Some(k) = key {
+                    by_key.insert(k, groups.len());
+                }
+                groups.push(Group {
+                    leader: job,
+                    followers: Vec::new(),
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// Broadcasts batches in the order they were committed, apart from the writer, so that a slow
+/// broadcast (a remote adapter) never holds up the next commit.
+async fn announce_in_order(mut batches: mpsc::UnboundedReceiver<Vec<(Announce, Message)>>) {
+    while let Some(batch) = batches.recv().await {
+        for (announce, message) in batch {
+            announce(message).await;
+        }
+    }
+}
