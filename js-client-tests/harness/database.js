@@ -11,6 +11,20 @@ export const backend = process.env.TEST_DB ?? "sqlite";
 const adminUrl =
   process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
+/** Where the PostgreSQL server is, for tests that put a proxy in front of it. */
+export function postgresAddress() {
+  const url = new URL(adminUrl);
+  return { host: url.hostname, port: Number(url.port || 5432) };
+}
+
+/** The same database reached at another host and port (through a proxy). */
+export function via(db, { host, port }) {
+  const url = new URL(db.url);
+  url.hostname = host;
+  url.port = String(port);
+  return { ...db, url: url.toString() };
+}
+
 /** Creates an empty database; returns { url, drop() }. */
 export async function createDatabase() {
   if (backend === "postgres") return createPostgres();
