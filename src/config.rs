@@ -64,6 +64,10 @@ pub struct Settings {
     /// Seconds a shutdown may take to finish what is in flight [default: 10].
     #[arg(long, env = "CHATOXIDE_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Packets that may wait to be sent to one socket; a client that lets more pile up is
+    /// disconnected when an answer is due [default: 1024].
+    #[arg(long, env = "CHATOXIDE_SOCKET_BUFFER")]
+    pub socket_buffer: Option<usize>,
     /// Most messages stored in one transaction [default: 512].
     #[arg(long, env = "CHATOXIDE_WRITE_BATCH_MAX")]
     pub write_batch_max: Option<usize>,
@@ -114,6 +118,8 @@ pub struct Config {
     /// Empty: any origin.
     pub cors_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    /// Packets buffered per socket.
+    pub socket_buffer: usize,
     pub writer: WriterConfig,
 }
 
@@ -161,6 +167,7 @@ impl Config {
             text_limit: TextLimit(max_text_len),
             cors_origins: cors_origins.into_iter().filter(|o| o != "*").collect(),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
+            socket_buffer: s.socket_buffer.unwrap_or(1024).max(16),
             writer,
         })
     }
@@ -219,6 +226,7 @@ impl Settings {
             max_text_len: self.max_text_len.or(lower.max_text_len),
             cors_origins: self.cors_origins.or(lower.cors_origins),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+            socket_buffer: self.socket_buffer.or(lower.socket_buffer),
             write_batch_max: self.write_batch_max.or(lower.write_batch_max),
             write_batch_wait_us: self.write_batch_wait_us.or(lower.write_batch_wait_us),
             write_queue: self.write_queue.or(lower.write_queue),

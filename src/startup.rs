@@ -36,7 +36,10 @@ impl App {
         let auth = Authenticator::new(&config.auth)?;
         let (writer, writer_task) = Writer::start(store.clone(), config.writer);
         let state = AppState::new(store, writer, auth, config.text_limit);
-        let (layer, io) = SocketIo::builder().with_state(state.clone()).build_layer();
+        let (layer, io) = SocketIo::builder()
+            .max_buffer_size(config.socket_buffer)
+            .with_state(state.clone())
+            .build_layer();
         realtime::attach(&io);
         let http_state = HttpState {
             app: state.clone(),

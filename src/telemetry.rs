@@ -41,6 +41,8 @@ pub mod names {
     pub const DISCONNECTS: &str = "chatoxide_disconnects_total";
     pub const COMMANDS: &str = "chatoxide_commands_total";
     pub const HANDSHAKE_REJECTIONS: &str = "chatoxide_handshake_rejections_total";
+    pub const SLOW_CLIENT_DISCONNECTS: &str = "chatoxide_slow_client_disconnects_total";
+    pub const BROADCAST_FAILURES: &str = "chatoxide_broadcast_failures_total";
     pub const WRITE_QUEUE: &str = "chatoxide_write_queue_depth";
     pub const BATCH_SIZE: &str = "chatoxide_write_batch_size";
     pub const COMMIT_SECONDS: &str = "chatoxide_write_commit_seconds";

@@ -10,6 +10,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::handler::Value;
+use socketioxide::{SendError, SocketError};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -67,8 +68,17 @@ impl<A: Adapter> Reply<A> {
             }),
             Err(error) => self.socket.emit(event::ERROR, &error),
         };
-        if let Err(err) = sent {
-            tracing::debug!(command, error = %err, "could not answer a command");
+        match sent {
+            Ok(()) => {}
+            // The client is not reading fast enough and its buffer is full: an answer that
+            // cannot be delivered must not vanish. Disconnecting makes the client reconnect and
+            // retry (with its client_id, a retry never duplicates).
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                tracing::warn!(sid = %self.socket.id, command, "socket buffer full: disconnecting a client that does not read");
+                metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
+                let _ = self.socket.disconnect();
+            }
+            Err(err) => tracing::debug!(command, error = %err, "could not answer a command"),
         }
     }
 }

@@ -4,11 +4,11 @@ use super::rows::to_message;
 use super::{RoomRef, Store, StoreError, now_ms};
 use crate::chat::{ClientId, Message, MessageText, User};
 use entity::{message, room};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A message to store: validated, from a member, not stored yet.
 #[derive(Clone, Debug)]
@@ -28,13 +28,21 @@ impl Draft {
     }
 }
 
-/// Rows inserted per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows inserted per statement. On PostgreSQL a statement larger than sqlx's 8 KiB write buffer
+/// goes out in pieces, and since sqlx 0.9.0 leaves Nagle's algorithm on (sqlx issue 4335) the
+/// last piece waits for a delayed ACK: 40 ms per batch. 40 rows stay under the buffer. SQLite,
+/// in process, takes 500 rows a statement, well under its bound-parameter limit.
+fn rows_per_insert(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Postgres => 40,
+        _ => 500,
+    }
+}
 
 impl Store {
     /// Stores `drafts` in one transaction, in order, and returns their messages in the same
-    /// order. Rooms are locked in ascending id order, so concurrent batches (on other nodes)
-    /// cannot deadlock; each room's sequence numbers are taken in one statement.
+    /// order. One statement takes the sequence numbers of every room in the batch (locking the
+    /// room rows, so numbers follow commit order), one statement per 500 rows inserts them.
     pub(super) async fn append_batch(&self, drafts: &[&Draft]) -> Result<Vec<Message>, DbErr> {
         let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
         for d in drafts {
@@ -42,21 +50,23 @@ impl Store {
         }
         let _turn = self.write_turn().await;
         let txn = self.db.begin().await?;
-        let mut next_seq: HashMap<i64, i64> = HashMap::with_capacity(per_room.len());
+        // One statement for every room of the batch: last_seq += that room's count.
+        let mut counts = CaseStatement::new();
         for (&room_id, &count) in &per_room {
-            let bumped = room::Entity::update_many()
-                .col_expr(
-                    room::Column::LastSeq,
-                    Expr::col(room::Column::LastSeq).add(count),
-                )
-                .filter(room::Column::Id.eq(room_id))
-                .exec_with_returning(&txn)
-                .await?;
-            let last = bumped
-                .first()
-                .map(|r| r.last_seq)
-                .ok_or_else(|| DbErr::RecordNotFound(format!("room {room_id}")))?;
-            next_seq.insert(room_id, last - count + 1);
+            counts = counts.case(room::Column::Id.eq(room_id), Expr::val(count));
+        }
+        let bumped = room::Entity::update_many()
+            .col_expr(
+                room::Column::LastSeq,
+                Expr::col(room::Column::LastSeq).add(counts.finally(Expr::val(0i64))),
+            )
+            .filter(room::Column::Id.is_in(per_room.keys().copied()))
+            .exec_with_returning(&txn)
+            .await?;
+        let mut next_seq: HashMap<i64, i64> = HashMap::with_capacity(per_room.len());
+        for room in bumped {
+            let count = per_room.get(&room.id).copied().unwrap_or_default();
+            next_seq.insert(room.id, room.last_seq - count + 1);
         }
         let now = now_ms();
         let mut rows = Vec::with_capacity(drafts.len());
@@ -77,7 +87,7 @@ impl Store {
             });
             *seq += 1;
         }
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        for chunk in rows.chunks(rows_per_insert(self.backend())) {
             let models = chunk.iter().cloned().map(active);
             message::Entity::insert_many(models)
                 .exec_without_returning(&txn)
@@ -99,15 +109,24 @@ impl Store {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut any = Condition::any();
-        for (user, client_id) in keys {
-            any = any.add(
-                Condition::all()
-                    .add(message::Column::UserId.eq(*user))
-                    .add(message::Column::ClientId.eq(*client_id)),
-            );
-        }
-        let rows = message::Entity::find().filter(any).all(&self.db).await?;
+        // A superset (every user × every key) that the (user_id, client_id) index answers
+        // cheaply; the exact pairs are picked out below.
+        let users: BTreeSet<&str> = keys.iter().map(|(u, _)| *u).collect();
+        let client_ids: BTreeSet<&str> = keys.iter().map(|(_, c)| *c).collect();
+        let wanted: HashSet<(&str, &str)> = keys.iter().copied().collect();
+        let rows = message::Entity::find()
+            .filter(message::Column::UserId.is_in(users))
+            .filter(message::Column::ClientId.is_in(client_ids))
+            .all(&self.db)
+            .await?;
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| {
+                r.client_id
+                    .as_deref()
+                    .is_some_and(|c| wanted.contains(&(r.user_id.as_str(), c)))
+            })
+            .collect();
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let Some(client_id) = row.client_id.clone() else {

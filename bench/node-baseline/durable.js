@@ -1,0 +1,45 @@
+// The durable baseline: socket.io 4.8 with one PostgreSQL INSERT per message, acknowledged after
+// the insert, the design the usual guides describe. Same events and payloads as chatoxide:
+// handshake `auth.username`, `join { room }`, `message { room, text, client_id }`.
+//   DATABASE_URL=postgres://... PORT=3100 node durable.js
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+import pg from "pg";
+
+const port = Number(process.env.PORT ?? 3100);
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 16 });
+
+await pool.query(`CREATE TABLE IF NOT EXISTS node_messages (
+  id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL, user_id TEXT NOT NULL, user_name TEXT NOT NULL,
+  text TEXT NOT NULL, client_id TEXT, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  UNIQUE (user_id, client_id))`);
+
+const http = createServer();
+const io = new Server(http, { cors: { origin: "*" }, perMessageDeflate: false, httpCompression: false });
+
+io.on("connection", (socket) => {
+  const name = socket.handshake.auth?.username ?? `guest-${socket.id.slice(0, 8)}`;
+  const user = { id: name, name };
+  socket.on("join", ({ room }, ack) => {
+    socket.join(room);
+    ack?.({ ok: true, room, members: [user] });
+  });
+  socket.on("message", async ({ room, text, client_id }, ack) => {
+    try {
+      const { rows } = await pool.query(
+        "INSERT INTO node_messages (room, user_id, user_name, text, client_id) VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
+        [room, user.id, user.name, text, client_id ?? null],
+      );
+      const message = { id: String(rows[0].id), room, user, text, client_id: client_id ?? null, created_at: rows[0].created_at.toISOString(), edited_at: null, deleted: false };
+      socket.to(room).emit("message", message);
+      ack?.({ ok: true, message });
+    } catch (err) {
+      ack?.({ ok: false, error: { code: "unavailable", message: err.message } });
+    }
+  });
+});
+
+http.listen(port, "127.0.0.1", () => console.log(`node baseline (durable) on ${port}`));
+const stop = () => io.close(() => pool.end().then(() => process.exit(0)));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,32 @@
+//! `chatoxide-load`: drives a Socket.IO chat server (chatoxide or the Node baseline, which speak
+//! the same events) and prints one JSON line of results per run.
+
+mod durable;
+mod history;
+mod report;
+mod socketio;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Load tool of chatoxide's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Acknowledged `message` commands: throughput (closed loop) or latency at a fixed rate.
+    Durable(durable::Args),
+    /// Seeds a room with many messages straight into the database, then times history pages.
+    History(history::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Durable(args) => durable::run(args).await,
+        Scenario::History(args) => history::run(args).await,
+    }
+}

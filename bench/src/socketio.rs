@@ -1,0 +1,101 @@
+//! Just enough Socket.IO v5 over WebSocket (Engine.IO v4 framing) for load: connect with an
+//! `auth` payload, send events with ack ids, read acks, answer pings.
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+pub struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What arrived: an acknowledgement (id, first argument) or an event (ignored by the callers).
+pub enum Incoming {
+    Ack(u64, Value),
+    Event,
+}
+
+impl Socket {
+    /// `base` is `http://host:port`.
+    pub async fn connect(base: &str, auth: &Value) -> anyhow::Result<Self> {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            base.replacen("http", "ws", 1)
+        );
+        let (ws, _) = connect_async(url).await.context("websocket handshake")?;
+        let mut socket = Self { ws };
+        socket.send(format!("40{auth}")).await?;
+        loop {
+            let frame = socket.frame().await?;
+            if frame.starts_with("40") {
+                return Ok(socket);
+            }
+            if frame.starts_with("44") {
+                bail!("connect refused: {frame}");
+            }
+            if frame == "2" {
+                socket.send("3".into()).await?;
+            }
+        }
+    }
+
+    pub async fn emit_with_ack(&mut self, id: u64, event: &str, arg: &Value) -> anyhow::Result<()> {
+        self.send(format!("42{id}[\"{event}\",{arg}]")).await
+    }
+
+    /// The next ack or event, answering pings on the way.
+    pub async fn next(&mut self) -> anyhow::Result<Incoming> {
+        loop {
+            let frame = self.frame().await?;
+            if frame == "2" {
+                self.send("3".into()).await?;
+                continue;
+            }
+            if let Some(ack) = frame.strip_prefix("43") {
+                let digits = ack.bytes().take_while(u8::is_ascii_digit).count();
+                let id: u64 = ack[..digits].parse().context("ack id")?;
+                let mut args: Vec<Value> =
+                    serde_json::from_str(&ack[digits..]).context("ack args")?;
+                let first = if args.is_empty() {
+                    Value::Null
+                } else {
+                    args.swap_remove(0)
+                };
+                return Ok(Incoming::Ack(id, first));
+            }
+            if frame.starts_with("42") {
+                return Ok(Incoming::Event);
+            }
+        }
+    }
+
+    /// Sends `event` and waits for its ack, skipping events meanwhile.
+    pub async fn call(&mut self, id: u64, event: &str, arg: &Value) -> anyhow::Result<Value> {
+        self.emit_with_ack(id, event, arg).await?;
+        loop {
+            if let Incoming::Ack(got, reply) = self.next().await?
+                && got == id
+            {
+                return Ok(reply);
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> anyhow::Result<String> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Frame::Text(t))) => return Ok(t.to_string()),
+                Some(Ok(Frame::Close(_))) | None => bail!("connection closed"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn send(&mut self, text: String) -> anyhow::Result<()> {
+        self.ws.send(Frame::text(text)).await.context("send")
+    }
+}

@@ -1,0 +1,46 @@
+// Medians of a results file (one JSON line per run), and ratios to the Node baseline.
+import { readFileSync } from "node:fs";
+
+const runs = readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const groups = new Map();
+for (const r of runs) groups.set(r.label, [...(groups.get(r.label) ?? []), r]);
+
+const rows = [];
+for (const [label, rs] of groups) {
+  if (rs[0].scenario === "durable") {
+    rows.push({
+      label,
+      runs: rs.length,
+      acked_per_sec: Math.round(median(rs.map((r) => r.acked_per_sec))),
+      p50_ms: median(rs.map((r) => r.ack_latency.p50_ms)),
+      p99_ms: median(rs.map((r) => r.ack_latency.p99_ms)),
+      p999_ms: median(rs.map((r) => r.ack_latency.p999_ms)),
+      errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
+    });
+  } else {
+    rows.push({ label, runs: rs.length, p50_ms: median(rs.map((r) => r.page_latency.p50_ms)), p99_ms: median(rs.map((r) => r.page_latency.p99_ms)), seed_secs: median(rs.map((r) => r.seed_secs)) });
+  }
+}
+console.log(`\nmedians of ${process.argv[2]}`);
+console.table(rows);
+
+const byLabel = new Map(rows.map((r) => [r.label, r]));
+const ratios = [];
+for (const r of rows) {
+  const [target, kind] = r.label.split(" ");
+  const node = byLabel.get(`node-postgres ${kind}`);
+  if (!node || target === "node-postgres" || r.acked_per_sec === undefined) continue;
+  ratios.push({
+    label: r.label,
+    "throughput × node": +(r.acked_per_sec / node.acked_per_sec).toFixed(2),
+    "p99 ÷ node": +(r.p99_ms / node.p99_ms).toFixed(2),
+  });
+}
+if (ratios.length) {
+  console.log("ratios to node-postgres (throughput: higher is better; p99: lower is better)");
+  console.table(ratios);
+}
