@@ -40,6 +40,12 @@ pub struct Settings {
     /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` [default: sqlite://chatoxide.db?mode=rwc].
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Redis 7 (RESP3) URL: set, this process is a node of a cluster.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so that clusters can share a Redis [default: chatoxide].
+    #[arg(long, env = "REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
     /// HS256 secret: set, the server runs in token mode.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -110,6 +116,9 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub database_url: String,
+    /// Set: cluster node.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
     pub auth: AuthMode,
     pub api_key: Option<String>,
     pub log_filter: String,
@@ -152,7 +161,10 @@ impl Config {
             (None, None) => AuthMode::Open,
         };
         let max_text_len = s.max_text_len.unwrap_or(TextLimit::default().0);
-        anyhow::ensure!(max_text_len > 0, "max_text_len must be at least 1");
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&max_text_len),
+            "max_text_len must be 1 to 1000000"
+        );
         let cors_origins = s.cors_origins.unwrap_or_default();
         Ok(Self {
             host: s.host.unwrap_or(IpAddr::from([0, 0, 0, 0])),
@@ -160,6 +172,8 @@ impl Config {
             database_url: s
                 .database_url
                 .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
+            redis_url: s.redis_url.filter(|u| !u.is_empty()),
+            redis_prefix: s.redis_prefix.unwrap_or_else(|| "chatoxide".to_owned()),
             auth,
             api_key: s.api_key.filter(|k| !k.is_empty()),
             log_filter: s.log_filter.unwrap_or_else(|| "info".to_owned()),
@@ -190,10 +204,14 @@ impl Config {
             AuthMode::Rs256PublicKey(_) => "token (RS256)",
         };
         format!(
-            "listen={}:{} database={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?} writer={:?}",
+            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?} writer={:?}",
             self.host,
             self.port,
             redact_url(&self.database_url),
+            self.redis_url.as_deref().map_or_else(
+                || "unset".to_owned(),
+                |u| format!("{} prefix={}", redact_url(u), self.redis_prefix)
+            ),
             if self.api_key.is_some() {
                 "set"
             } else {
@@ -218,6 +236,8 @@ impl Settings {
             host: self.host.or(lower.host),
             port: self.port.or(lower.port),
             database_url: self.database_url.or(lower.database_url),
+            redis_url: self.redis_url.or(lower.redis_url),
+            redis_prefix: self.redis_prefix.or(lower.redis_prefix),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
             api_key: self.api_key.or(lower.api_key),
@@ -251,7 +271,18 @@ fn writer_config(s: &Settings) -> anyhow::Result<WriterConfig> {
             .commit_timeout_ms
             .map_or(d.commit_timeout, Duration::from_millis),
     };
-    anyhow::ensure!(config.max_batch > 0, "write_batch_max must be at least 1");
+    anyhow::ensure!(
+        (1..=10_000).contains(&config.max_batch),
+        "write_batch_max must be 1 to 10000"
+    );
+    anyhow::ensure!(
+        !config.queue_deadline.is_zero(),
+        "write_deadline_ms must be at least 1"
+    );
+    anyhow::ensure!(
+        !config.commit_timeout.is_zero(),
+        "commit_timeout_ms must be at least 1"
+    );
     anyhow::ensure!(config.queue > 0, "write_queue must be at least 1");
     Ok(config)
 }

@@ -71,6 +71,9 @@ impl Authenticator {
             let mut validation = Validation::new(alg);
             validation.set_required_spec_claims(&["sub"]);
             validation.validate_exp = true;
+            // No audience is configured, so an `aud` claim (most providers set one) is not
+            // checked rather than refused.
+            validation.validate_aud = false;
             validation.leeway = 0;
             Mode::Token(Box::new((key, validation)))
         };

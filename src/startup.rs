@@ -30,6 +30,12 @@ pub struct App {
 impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Refuse rather than run a single node that its operator believes is clustered.
+        anyhow::ensure!(
+            config.redis_url.is_none(),
+            "REDIS_URL is set, but this build does not have cluster mode yet (fan-out through Redis \
+             is the next milestone); unset REDIS_URL to run a single node"
+        );
         let store = Store::open(&config.database_url)
             .await
             .context("opening the database")?;

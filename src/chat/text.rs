@@ -23,6 +23,12 @@ impl MessageText {
         if text.is_empty() {
             return Err(ChatError::bad_request("text must not be empty"));
         }
+        // PostgreSQL cannot store NUL in text; no chat needs it.
+        if text.contains('\0') {
+            return Err(ChatError::bad_request(
+                "text must not contain NUL characters",
+            ));
+        }
         // Counting stops one past the limit: a huge string costs no more than a short one.
         if text.chars().take(limit.0 + 1).count() > limit.0 {
             return Err(ChatError::new(
@@ -56,6 +62,11 @@ impl ClientId {
                 "client_id must be 1 to {} characters",
                 Self::MAX_LEN
             )));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(ChatError::bad_request(
+                "client_id must not contain control characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -114,5 +125,18 @@ mod tests {
         assert!(ClientId::parse(&"c".repeat(64)).is_ok());
         assert!(ClientId::parse(&"c".repeat(65)).is_err());
         assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse("c\u{0}1").is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_other_text_is_kept() {
+        assert_eq!(
+            code(MessageText::parse("a\u{0}b", TextLimit(10))),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code(MessageText::parse("a\tb\nc", TextLimit(10))),
+            Ok("a\tb\nc".into())
+        );
     }
 }

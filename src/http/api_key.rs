@@ -28,7 +28,9 @@ pub fn authorize(
     let presented = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
         .unwrap_or_default();
     if bool::from(presented.as_bytes().ct_eq(key.as_bytes())) {
         Ok(())
@@ -56,6 +58,7 @@ mod tests {
     fn the_key_must_match_exactly() {
         let code = |h: &HeaderMap| authorize(h, Some("k1"), WithoutKey::Closed).map_err(|e| e.code);
         assert_eq!(code(&headers("Bearer k1")), Ok(()));
+        assert_eq!(code(&headers("bearer k1")), Ok(()));
         assert_eq!(code(&headers("Bearer k12")), Err(ErrorCode::Unauthorized));
         assert_eq!(code(&headers("k1")), Err(ErrorCode::Unauthorized));
         assert_eq!(code(&HeaderMap::new()), Err(ErrorCode::Unauthorized));

@@ -67,8 +67,10 @@ async fn admit<A: Adapter>(
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
     let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
     let user = app.auth.authenticate(credentials)?;
-    let rooms = app.store.rooms_of(&user.id).await?;
+    // The personal room first: a join made on another tab while the memberships are read
+    // reaches this socket through it.
     socket.join(user.personal_room());
+    let rooms = app.store.rooms_of(&user.id).await?;
     socket.join(rooms);
     Ok(user)
 }

@@ -7,6 +7,7 @@ use entity::{message, room};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    TryInsertResult,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -41,9 +42,13 @@ fn rows_per_insert(backend: DbBackend) -> usize {
 
 impl Store {
     /// Stores `drafts` in one transaction, in order, and returns their messages in the same
-    /// order. One statement takes the sequence numbers of every room in the batch (locking the
+    /// order: `None` for a draft whose `(user, client_id)` is already stored (a retry; the
+    /// stored message is the one to answer with, see [`Store::by_keys`]). One statement takes the sequence numbers of every room in the batch (locking the
     /// room rows, so numbers follow commit order), one statement per 500 rows inserts them.
-    pub(super) async fn append_batch(&self, drafts: &[&Draft]) -> Result<Vec<Message>, DbErr> {
+    pub(super) async fn append_batch(
+        &self,
+        drafts: &[&Draft],
+    ) -> Result<Vec<Option<Message>>, DbErr> {
         let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
         for d in drafts {
             *per_room.entry(d.room.id).or_default() += 1;
@@ -87,17 +92,28 @@ impl Store {
             });
             *seq += 1;
         }
+        // A retry's key is already taken: ON CONFLICT skips it (its sequence number stays
+        // unused; ids keep their order) and RETURNING says which rows went in.
+        let mut inserted: HashSet<(i64, i64)> = HashSet::with_capacity(rows.len());
         for chunk in rows.chunks(rows_per_insert(self.backend())) {
             let models = chunk.iter().cloned().map(active);
-            message::Entity::insert_many(models)
-                .exec_without_returning(&txn)
+            let keys = message::Entity::insert_many(models)
+                .on_conflict_do_nothing_on([message::Column::UserId, message::Column::ClientId])
+                .exec_with_returning_keys(&txn)
                 .await?;
+            if let TryInsertResult::Inserted(keys) = keys {
+                inserted.extend(keys);
+            }
         }
         txn.commit().await?;
         Ok(rows
             .into_iter()
             .zip(drafts)
-            .map(|(row, d)| to_message(row, &d.room.name))
+            .map(|(row, d)| {
+                inserted
+                    .contains(&(row.room_id, row.seq))
+                    .then(|| to_message(row, &d.room.name))
+            })
             .collect())
     }
 

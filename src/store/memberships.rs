@@ -3,7 +3,7 @@
 use super::{Joined, RoomRef, Store, StoreError, now_ms};
 use crate::chat::{RoomName, User};
 use entity::{membership, room};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, TryInsertResult,
@@ -83,20 +83,15 @@ impl Store {
 
     /// The names of every room the user has joined and not left.
     pub async fn rooms_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let room_ids: Vec<i64> = membership::Entity::find()
-            .select_only()
+        let mine = Query::select()
             .column(membership::Column::RoomId)
-            .filter(membership::Column::UserId.eq(user_id))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        if room_ids.is_empty() {
-            return Ok(Vec::new());
-        }
+            .from(membership::Entity)
+            .and_where(membership::Column::UserId.eq(user_id))
+            .to_owned();
         Ok(room::Entity::find()
             .select_only()
             .column(room::Column::Name)
-            .filter(room::Column::Id.is_in(room_ids))
+            .filter(room::Column::Id.in_subquery(mine))
             .into_tuple()
             .all(&self.db)
             .await?)

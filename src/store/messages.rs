@@ -2,12 +2,11 @@
 
 use super::rows::to_message;
 use super::{RoomRef, Store, StoreError, now_ms};
-use crate::chat::{ClientId, HistoryPage, HistoryQuery, Message, MessageId, MessageText, User};
-use entity::{message, room};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use crate::chat::{HistoryPage, HistoryQuery, Message, MessageId, MessageText};
+use entity::message;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 /// The stored message, and whether this call stored it (false: an earlier call with the same
@@ -27,95 +26,6 @@ pub struct Removal {
 }
 
 impl Store {
-    /// Stores a message at the end of `room` and commits. With a `client_id` that the author
-    /// used before, returns the message stored then, whatever room it went to.
-    pub async fn append(
-        &self,
-        room: &RoomRef,
-        author: &User,
-        text: MessageText,
-        client_id: Option<ClientId>,
-    ) -> Result<Appended, StoreError> {
-        if let Some(client_id) = &client_id
-            && let Some(first) = self.by_client_id(&author.id, client_id).await?
-        {
-            return Ok(Appended {
-                message: first,
-                created: false,
-            });
-        }
-        match self.insert(room, author, text, client_id.as_ref()).await {
-            Ok(message) => Ok(Appended {
-                message,
-                created: true,
-            }),
-            // A concurrent retry with the same key committed first: answer with its message.
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let key = client_id.as_ref().ok_or_else(|| StoreError::from(err))?;
-                let first = self.by_client_id(&author.id, key).await?;
-                let first = first.ok_or_else(|| {
-                    StoreError::Internal(DbErr::RecordNotFound(key.as_str().to_owned()))
-                })?;
-                Ok(Appended {
-                    message: first,
-                    created: false,
-                })
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn insert(
-        &self,
-        room: &RoomRef,
-        author: &User,
-        text: MessageText,
-        client_id: Option<&ClientId>,
-    ) -> Result<Message, DbErr> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
-        // The room row is the per-room lock: sequence numbers are handed out in commit order.
-        let bumped = room::Entity::update_many()
-            .col_expr(
-                room::Column::LastSeq,
-                Expr::col(room::Column::LastSeq).add(1),
-            )
-            .filter(room::Column::Id.eq(room.id))
-            .exec_with_returning(&txn)
-            .await?;
-        let seq = bumped
-            .first()
-            .map(|r| r.last_seq)
-            .ok_or_else(|| DbErr::RecordNotFound(room.name.clone()))?;
-        let row = message::ActiveModel {
-            room_id: Set(room.id),
-            seq: Set(seq),
-            user_id: Set(author.id.clone()),
-            user_name: Set(author.name.clone()),
-            text: Set(Some(text.into_string())),
-            client_id: Set(client_id.map(|c| c.as_str().to_owned())),
-            created_at: Set(now_ms()),
-            edited_at: Set(None),
-            deleted: Set(false),
-        };
-        let row = row.insert(&txn).await?;
-        txn.commit().await?;
-        Ok(to_message(row, &room.name))
-    }
-
-    async fn by_client_id(
-        &self,
-        user_id: &str,
-        client_id: &ClientId,
-    ) -> Result<Option<Message>, StoreError> {
-        let row = message::Entity::find()
-            .filter(message::Column::UserId.eq(user_id))
-            .filter(message::Column::ClientId.eq(client_id.as_str()))
-            .one(&self.db)
-            .await?;
-        self.with_room_name(&self.db, row).await
-    }
-
     /// A page of the room's history, oldest to newest. Cursors must be messages of this room.
     pub async fn history(
         &self,

@@ -2,7 +2,9 @@
 //! and stores them in batches, one transaction per batch, then answers each sender and hands the
 //! new messages, in commit order, to the announcer that broadcasts them.
 //!
-//! An answer of `Ok` means the message's transaction has committed. Every queued message gets an
+//! An answer of `Ok` means the message's transaction has committed. A retry (a
+//! `(user, client_id)` already stored) is skipped by the insert and answered with the message
+//! stored the first time. Every queued message gets an
 //! answer: stored, already stored (a retry), or refused (`Overloaded`, `Stalled`, `Stopped`, or
 //! the storage error) with nothing stored, except `Stalled`, whose outcome is unknown and which
 //! a retry with the same `client_id` settles.
@@ -11,7 +13,6 @@ use super::batch::Draft;
 use super::{Appended, Store, StoreError};
 use crate::chat::Message;
 use crate::telemetry::names;
-use sea_orm::SqlErr;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,7 +36,8 @@ pub struct WriterConfig {
     pub queue: usize,
     /// A message that waited longer than this is refused rather than stored late.
     pub queue_deadline: Duration,
-    /// A batch whose commit takes longer is answered `Stalled`.
+    /// A sender whose message is not committed this long after it left the queue is answered
+    /// `Stalled` (the commit goes on; a retry with the same `client_id` finds out).
     pub commit_timeout: Duration,
 }
 
@@ -55,12 +57,25 @@ struct Job {
     draft: Draft,
     announce: Option<Announce>,
     enqueued: Instant,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
+    /// Taken when the job is answered.
+    reply: Option<oneshot::Sender<Result<Appended, StoreError>>>,
 }
 
 impl Job {
-    fn answer(self, result: Result<Appended, StoreError>) {
-        let _ = self.reply.send(result);
+    fn answer(mut self, result: Result<Appended, StoreError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+impl Drop for Job {
+    /// A job dropped unanswered (a bug or a panic in the writer) may or may not have been
+    /// stored: its sender is told so, never left waiting.
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Err(StoreError::Stalled));
+        }
     }
 }
 
@@ -68,6 +83,8 @@ impl Job {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    /// How long a sender waits for its answer: the queue deadline plus the commit timeout.
+    patience: Duration,
 }
 
 /// The running writer; [`WriterTask::finish`] stores what is queued and stops it.
@@ -84,8 +101,9 @@ impl Writer {
         let stop = CancellationToken::new();
         let writer = tokio::spawn(run(store, jobs, announcements, config, stop.clone()));
         let announcer = tokio::spawn(announce_in_order(to_announce));
+        let patience = config.queue_deadline + config.commit_timeout;
         (
-            Self { queue },
+            Self { queue, patience },
             WriterTask {
                 stop,
                 writer,
@@ -105,7 +123,7 @@ impl Writer {
             draft,
             announce,
             enqueued: Instant::now(),
-            reply,
+            reply: Some(reply),
         };
         self.queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
@@ -113,7 +131,12 @@ impl Writer {
         })?;
         metrics::gauge!(names::WRITE_QUEUE)
             .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
-        answer.await.map_err(|_| StoreError::Stopped)?
+        match tokio::time::timeout(self.patience, answer).await {
+            Ok(answer) => answer.map_err(|_| StoreError::Stopped)?,
+            // The commit is still running (a database that stopped answering): its outcome is
+            // unknown; if it commits, the message is announced as usual.
+            Err(_) => Err(StoreError::Stalled),
+        }
     }
 }
 
@@ -186,81 +209,80 @@ async fn commit(store: &Store, batch: Vec<Job>, config: &WriterConfig) -> Vec<(A
         return Vec::new();
     }
     let groups = group_by_key(live);
-    let keys: Vec<(&str, &str)> = groups.iter().filter_map(|g| g.leader.draft.key()).collect();
-    let existing = match store.by_keys(&keys).await {
-        Ok(existing) => existing,
+    let started = Instant::now();
+    // Never cancelled half way: a COMMIT that was sent may succeed, and its messages must then
+    // be announced. Senders stop waiting at their own deadline instead (`Writer::append`).
+    let announced = store_groups(store, groups).await;
+    metrics::histogram!(names::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    announced
+}
+
+/// Stores the groups in one transaction and answers them; retries are answered with the
+/// message stored the first time.
+async fn store_groups(store: &Store, groups: Vec<Group>) -> Vec<(Announce, Message)> {
+    metrics::histogram!(names::BATCH_SIZE).record(groups.len() as f64);
+    let drafts: Vec<&Draft> = groups.iter().map(|g| &g.leader.draft).collect();
+    let outcome = match store.append_batch(&drafts).await {
+        Ok(outcome) => outcome,
         Err(err) => {
+            let err = StoreError::from(err);
+            if matches!(err, StoreError::Internal(_)) && groups.len() > 1 {
+                // Not the database being away: maybe one bad row. Store each alone, so that it
+                // fails alone.
+                return Box::pin(one_by_one(store, groups)).await;
+            }
             groups.into_iter().for_each(|g| g.answer(Err(err.clone())));
             return Vec::new();
         }
     };
-    let (retries, fresh): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| {
-        g.leader
-            .draft
-            .key()
-            .is_some_and(|(u, c)| existing.contains_key(&(u.to_owned(), c.to_owned())))
-    });
-    for group in retries {
-        let key = group
-            .leader
-            .draft
-            .key()
-            .map(|(u, c)| (u.to_owned(), c.to_owned()));
-        let first = key.and_then(|k| existing.get(&k).cloned());
-        match first {
-            Some(message) => group.answer(Ok(Appended {
-                message,
-                created: false,
-            })),
-            None => group.answer(Err(StoreError::Overloaded)),
+    let mut announced = Vec::with_capacity(groups.len());
+    let mut retries = Vec::new();
+    for (group, stored) in groups.into_iter().zip(outcome) {
+        match stored {
+            Some(message) => announced.extend(group.stored(message)),
+            None => retries.push(group),
         }
     }
-    if fresh.is_empty() {
-        return Vec::new();
+    if !retries.is_empty() {
+        answer_retries(store, retries).await;
     }
-    let started = Instant::now();
-    let drafts: Vec<&Draft> = fresh.iter().map(|g| &g.leader.draft).collect();
-    let outcome = tokio::time::timeout(config.commit_timeout, store.append_batch(&drafts)).await;
-    metrics::histogram!(names::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-    metrics::histogram!(names::BATCH_SIZE).record(fresh.len() as f64);
-    match outcome {
-        Ok(Ok(messages)) => fresh
-            .into_iter()
-            .zip(messages)
-            .filter_map(|(g, m)| g.stored(m))
-            .collect(),
-        Ok(Err(err)) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            // A retry committed elsewhere (another node) between the lookup and the insert:
-            // store this batch one message at a time, where each conflict resolves alone.
-            one_by_one(store, fresh).await
-        }
-        Ok(Err(err)) => {
-            let err = StoreError::from(err);
-            fresh.into_iter().for_each(|g| g.answer(Err(err.clone())));
-            Vec::new()
-        }
-        Err(_) => {
-            fresh
-                .into_iter()
-                .for_each(|g| g.answer(Err(StoreError::Stalled)));
-            Vec::new()
-        }
-    }
+    announced
 }
 
 async fn one_by_one(store: &Store, groups: Vec<Group>) -> Vec<(Announce, Message)> {
     let mut announced = Vec::new();
     for group in groups {
-        let d = &group.leader.draft;
-        match store
-            .append(&d.room, &d.author, d.text.clone(), d.client_id.clone())
-            .await
-        {
-            Ok(appended) if appended.created => announced.extend(group.stored(appended.message)),
-            result => group.answer(result),
-        }
+        announced.extend(store_groups(store, vec![group]).await);
     }
     announced
+}
+
+/// Groups whose key was stored before (by an earlier batch or another node).
+async fn answer_retries(store: &Store, retries: Vec<Group>) {
+    let keys: Vec<(&str, &str)> = retries
+        .iter()
+        .filter_map(|g| g.leader.draft.key())
+        .collect();
+    match store.by_keys(&keys).await {
+        Ok(stored) => {
+            for group in retries {
+                let key = group
+                    .leader
+                    .draft
+                    .key()
+                    .map(|(u, c)| (u.to_owned(), c.to_owned()));
+                match key.and_then(|k| stored.get(&k).cloned()) {
+                    Some(message) => group.answer(Ok(Appended {
+                        message,
+                        created: false,
+                    })),
+                    // Stored a moment ago, yet not found: say so rather than guess.
+                    None => group.answer(Err(StoreError::Stalled)),
+                }
+            }
+        }
+        Err(err) => retries.into_iter().for_each(|g| g.answer(Err(err.clone()))),
+    }
 }
 
 /// Jobs that share an idempotency key: the first is stored, the others get its message.
