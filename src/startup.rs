@@ -41,7 +41,10 @@ impl App {
             .context("opening the database")?;
         let auth = Authenticator::new(&config.auth)?;
         let (writer, writer_task) = Writer::start(store.clone(), config.writer);
-        let state = AppState::new(store, writer, auth, config.text_limit);
+        // Past the writer's own bound on a sender's wait, with room to answer.
+        let deadline =
+            config.writer.queue_deadline + config.writer.commit_timeout + Duration::from_secs(3);
+        let state = AppState::new(store, writer, auth, config.text_limit, deadline);
         let (layer, io) = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
             .with_state(state.clone())

@@ -6,6 +6,7 @@ use crate::presence::Presence;
 use crate::store::{Store, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub presence: Presence,
     pub text_limit: TextLimit,
+    /// The longest a command may take before it is answered `unavailable`.
+    pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
     pub in_flight: TaskTracker,
     /// Set when shutdown begins: new commands and handshakes are refused from then on.
@@ -23,8 +26,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, writer: Writer, auth: Authenticator, text_limit: TextLimit) -> Self {
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        auth: Authenticator,
+        text_limit: TextLimit,
+        command_deadline: Duration,
+    ) -> Self {
         Self {
+            command_deadline,
             store,
             writer,
             auth,

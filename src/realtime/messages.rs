@@ -112,12 +112,10 @@ async fn run_edit<A: Adapter>(
         .edit(id, text)
         .await?
         .ok_or_else(unknown_message)?;
-    emit(
-        socket.within(message.room.clone()),
-        event::MESSAGE_UPDATED,
-        &message,
-    )
-    .await;
+    let (to_room, updated) = (socket.within(message.room.clone()), message.clone());
+    app.writer.broadcast_in_order(Box::pin(async move {
+        emit(to_room, event::MESSAGE_UPDATED, &updated).await;
+    }));
     Ok(Stored { message })
 }
 
@@ -144,16 +142,15 @@ async fn run_delete<A: Adapter>(
     crate::chat::ensure_author(&author, &user)?;
     let removal = app.store.delete(id).await?.ok_or_else(unknown_message)?;
     if removal.changed {
-        let payload = DeletedEvent {
-            room: &removal.room,
-            message_id: &removal.message_id,
-        };
-        emit(
-            socket.within(removal.room.clone()),
-            event::MESSAGE_DELETED,
-            &payload,
-        )
-        .await;
+        let to_room = socket.within(removal.room.clone());
+        let (room, message_id) = (removal.room.clone(), removal.message_id.clone());
+        app.writer.broadcast_in_order(Box::pin(async move {
+            let payload = DeletedEvent {
+                room: &room,
+                message_id: &message_id,
+            };
+            emit(to_room, event::MESSAGE_DELETED, &payload).await;
+        }));
     }
     Ok(Deleted {
         message_id: removal.message_id,

@@ -2,7 +2,7 @@
 //! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
 
 use super::protocol::{Failure, Success, event};
-use crate::chat::ChatError;
+use crate::chat::{ChatError, ErrorCode};
 use crate::state::AppState;
 use crate::telemetry::names;
 use serde::Serialize;
@@ -48,7 +48,11 @@ impl<A: Adapter> Reply<A> {
     ) {
         let _in_flight = app.in_flight.token();
         let result = match app.ensure_serving() {
-            Ok(()) => run.await,
+            // A database that stops answering must not hold a command forever. Every command
+            // but `message` is idempotent, and `message` has its own, shorter bound.
+            Ok(()) => tokio::time::timeout(app.command_deadline, run)
+                .await
+                .unwrap_or_else(|_| Err(ChatError::new(ErrorCode::Unavailable, "storage did not answer in time; the command may or may not have taken effect"))),
             Err(refused) => Err(refused),
         };
         self.send(command, result);

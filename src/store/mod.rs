@@ -18,4 +18,4 @@ pub use error::StoreError;
 pub use messages::{Appended, Removal};
 pub use rooms::{Joined, RoomRef};
 pub use rows::now_ms;
-pub use writer::{Announce, Writer, WriterConfig, WriterTask};
+pub use writer::{Announce, Broadcast, Writer, WriterConfig, WriterTask};

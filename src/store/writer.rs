@@ -21,8 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Broadcasts a newly stored message; run after the commit, in commit order.
-pub type Announce = Box<dyn FnOnce(Message) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+/// A broadcast, run by the announcer in the order it was handed over.
+pub type Broadcast = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Makes the broadcast of a newly stored message; run after the commit, in commit order.
+pub type Announce = Box<dyn FnOnce(Message) -> Broadcast + Send>;
 
 /// How the writer batches and how long a message may wait.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +86,7 @@ impl Drop for Job {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    announcements: mpsc::UnboundedSender<Vec<Broadcast>>,
     /// How long a sender waits for its answer: the queue deadline plus the commit timeout.
     patience: Duration,
 }
@@ -91,6 +95,8 @@ pub struct Writer {
 pub struct WriterTask {
     stop: CancellationToken,
     writer: JoinHandle<()>,
+    /// Cancelled once the writer has handed over its last announcements.
+    stop_announcer: CancellationToken,
     announcer: JoinHandle<()>,
 }
 
@@ -98,15 +104,26 @@ impl Writer {
     pub fn start(store: Store, config: WriterConfig) -> (Self, WriterTask) {
         let (queue, jobs) = mpsc::channel(config.queue.max(1));
         let (announcements, to_announce) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let writer = tokio::spawn(run(store, jobs, announcements, config, stop.clone()));
-        let announcer = tokio::spawn(announce_in_order(to_announce));
+        let (stop, stop_announcer) = (CancellationToken::new(), CancellationToken::new());
+        let writer = tokio::spawn(run(
+            store,
+            jobs,
+            announcements.clone(),
+            config,
+            stop.clone(),
+        ));
+        let announcer = tokio::spawn(announce_in_order(to_announce, stop_announcer.clone()));
         let patience = config.queue_deadline + config.commit_timeout;
         (
-            Self { queue, patience },
+            Self {
+                queue,
+                announcements,
+                patience,
+            },
             WriterTask {
                 stop,
                 writer,
+                stop_announcer,
                 announcer,
             },
         )
@@ -140,6 +157,19 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Runs `broadcast` after every announcement handed over before it: an edit or a delete
+    /// can never reach a client before the message it changes.
+    pub fn broadcast_in_order(&self, broadcast: Broadcast) {
+        if let Err(refused) = self.announcements.send(vec![broadcast]) {
+            // The announcer has stopped (shutdown): broadcast on the spot.
+            for broadcast in refused.0 {
+                tokio::spawn(broadcast);
+            }
+        }
+    }
+}
+
 impl WriterTask {
     /// Refuses new messages, commits the queued ones, broadcasts them, and returns.
     pub async fn finish(self) {
@@ -147,6 +177,7 @@ impl WriterTask {
         if let Err(err) = self.writer.await {
             tracing::error!(error = %err, "the writer task failed");
         }
+        self.stop_announcer.cancel();
         if let Err(err) = self.announcer.await {
             tracing::error!(error = %err, "the announcer task failed");
         }
@@ -156,7 +187,7 @@ impl WriterTask {
 async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
-    announcements: mpsc::UnboundedSender<Vec<(Announce, Message)>>,
+    announcements: mpsc::UnboundedSender<Vec<Broadcast>>,
     config: WriterConfig,
     stop: CancellationToken,
 ) {
@@ -171,7 +202,11 @@ async fn run(
         };
         let Some(first) = first else { break };
         let batch = gather(first, &mut jobs, &config).await;
-        let announced = commit(&store, batch, &config).await;
+        let announced: Vec<Broadcast> = commit(&store, batch, &config)
+            .await
+            .into_iter()
+            .map(|(announce, message)| announce(message))
+            .collect();
         if !announced.is_empty() && announcements.send(announced).is_err() {
             tracing::error!("the announcer has stopped; stored messages were not broadcast");
         }
@@ -335,12 +370,21 @@ fn group_by_key(jobs: Vec<Job>) -> Vec<Group> {
     groups
 }
 
-/// Broadcasts batches in the order they were committed, apart from the writer, so that a slow
-/// broadcast (a remote adapter) never holds up the next commit.
-async fn announce_in_order(mut batches: mpsc::UnboundedReceiver<Vec<(Announce, Message)>>) {
-    while let Some(batch) = batches.recv().await {
-        for (announce, message) in batch {
-            announce(message).await;
+/// Runs broadcasts in the order they were handed over (for messages: commit order), apart from
+/// the writer, so that a slow broadcast (a remote adapter) never holds up the next commit.
+/// Stops, once told to, after running everything already handed over.
+async fn announce_in_order(
+    mut batches: mpsc::UnboundedReceiver<Vec<Broadcast>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let batch = tokio::select! {
+            batch = batches.recv() => batch,
+            () = stop.cancelled() => batches.try_recv().ok(),
+        };
+        let Some(batch) = batch else { break };
+        for broadcast in batch {
+            broadcast.await;
         }
     }
 }
