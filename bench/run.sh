@@ -78,13 +78,23 @@ load() { taskset -c 1 target/release/chatoxide-load "$@" | tee -a "$results"; }
 
 case "$scenario" in
   durable)
+    # Every load gets a fresh server and database, and PostgreSQL a CHECKPOINT first, so that
+    # one run's background flushing does not land in the next run's tail latency.
+    loads=(
+      "one-room --rooms 1 --window 4"
+      "many-rooms --rooms 50 --window 8"
+      "fixed-rate --rooms 50 --rate $rate"
+    )
     for rep in $(seq "$reps"); do
-      for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
-        start "$target"
-        load durable --url "http://127.0.0.1:$port" --connections 50 --rooms 1 --window 4 --seconds "$seconds" --prefix "r$rep-one" --label "$target one-room"
-        load durable --url "http://127.0.0.1:$port" --connections 50 --rooms 50 --window 8 --seconds "$seconds" --prefix "r$rep-many" --label "$target many-rooms"
-        load durable --url "http://127.0.0.1:$port" --connections 50 --rooms 50 --rate "$rate" --seconds "$seconds" --prefix "r$rep-rate" --label "$target fixed-rate"
-        stop_server
+      for spec in "${loads[@]}"; do
+        read -r kind options <<<"$spec"
+        for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
+          psql "$pg/postgres" -qc CHECKPOINT >/dev/null
+          start "$target"
+          # shellcheck disable=SC2086 # $options is a list of flags
+          load durable --url "http://127.0.0.1:$port" --connections 50 $options --seconds "$seconds" --prefix "r$rep-$kind" --label "$target $kind"
+          stop_server
+        done
       done
     done
     ;;
