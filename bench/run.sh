@@ -27,6 +27,7 @@ cargo build --release --quiet -p chatoxide -p chatoxide-bench
 server_pid=
 
 db=
+server_dir=
 stop_server() {
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -36,7 +37,9 @@ stop_server() {
   case "$db" in
     postgres*) psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS ${db##*/} WITH (FORCE)" >/dev/null ;;
   esac
+  [ -n "$server_dir" ] && rm -rf "$server_dir"
   db=
+  server_dir=
 }
 trap stop_server EXIT
 
@@ -60,6 +63,7 @@ fresh_pg() {
 start() {
   local dir
   dir=$(mktemp -d)
+  server_dir=$dir
   case "$1" in
     chatoxide-sqlite) db="sqlite://$dir/chat.db?mode=rwc" ;;
     chatoxide-postgres) db=$(fresh_pg chatoxide) ;;
