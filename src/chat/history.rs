@@ -17,12 +17,15 @@ pub struct HistoryQuery {
 }
 
 impl HistoryQuery {
-    /// `limit` defaults to 50 and is capped at 100; zero or less is a `bad_request`.
-    pub fn new(
-        before: Option<MessageId>,
-        after: Option<MessageId>,
+    /// Cursors must be message ids; `limit` defaults to 50 and is capped at 100; zero or less
+    /// is a `bad_request`.
+    pub fn parse(
+        before: Option<&str>,
+        after: Option<&str>,
         limit: Option<i64>,
     ) -> Result<Self, ChatError> {
+        let before = before.map(MessageId::parse).transpose()?;
+        let after = after.map(MessageId::parse).transpose()?;
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(n) if n < 1 => return Err(ChatError::bad_request("limit must be at least 1")),
@@ -49,9 +52,12 @@ impl HistoryQuery {
         self.after.is_some()
     }
 
-    /// The cursors, which must name messages of the room numbered `room_id`.
-    pub fn cursors(&self) -> impl Iterator<Item = MessageId> {
-        self.before.into_iter().chain(self.after)
+    /// Both cursors must be ids of messages of the room numbered `room_id`.
+    pub fn ensure_in_room(&self, room_id: i64) -> Result<(), ChatError> {
+        self.before
+            .into_iter()
+            .chain(self.after)
+            .try_for_each(|c| c.ensure_in_room(room_id))
     }
 }
 
@@ -68,12 +74,24 @@ mod tests {
 
     #[test]
     fn limit_defaults_to_fifty_and_is_capped_at_one_hundred() {
-        let limit = |l| HistoryQuery::new(None, None, l).map(|q| q.limit);
+        let limit = |l| HistoryQuery::parse(None, None, l).map(|q| q.limit);
         assert_eq!(limit(None), Ok(50));
         assert_eq!(limit(Some(7)), Ok(7));
         assert_eq!(limit(Some(1000)), Ok(100));
         assert_eq!(limit(Some(i64::MAX)), Ok(100));
         assert!(limit(Some(0)).is_err());
         assert!(limit(Some(-5)).is_err());
+    }
+
+    #[test]
+    fn cursors_are_ids_of_the_room_they_are_used_in() {
+        let id = MessageId::new(3, 9).to_string();
+        let query = HistoryQuery::parse(Some(&id), None, None);
+        assert_eq!(
+            query.as_ref().map(|q| q.ensure_in_room(3).is_ok()),
+            Ok(true)
+        );
+        assert_eq!(query.map(|q| q.ensure_in_room(4).is_err()), Ok(true));
+        assert!(HistoryQuery::parse(None, Some("nope"), None).is_err());
     }
 }

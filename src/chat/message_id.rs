@@ -35,6 +35,18 @@ impl MessageId {
     }
 }
 
+impl MessageId {
+    /// A cursor or a reference must name a message of the room it is used in: another room's
+    /// id is `not_found` there.
+    pub fn ensure_in_room(self, room_id: i64) -> Result<(), ChatError> {
+        if self.room_id == room_id {
+            Ok(())
+        } else {
+            Err(ChatError::not_found("no such message in this room"))
+        }
+    }
+}
+
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}{:016x}", self.room_id, self.seq)

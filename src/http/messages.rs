@@ -3,8 +3,7 @@
 use super::HttpState;
 use super::api_key::{WithoutKey, authorize};
 use crate::chat::{
-    ChatError, ClientId, HistoryPage, HistoryQuery, MessageId, MessageText, RoomName, User, UserId,
-    UserName,
+    ChatError, ClientId, HistoryPage, HistoryQuery, MessageText, RoomName, User, UserId, UserName,
 };
 use crate::realtime::{Stored, Success, event};
 use crate::store::{Announce, Draft};
@@ -35,29 +34,25 @@ async fn page(
     authorize(&headers, state.api_key.as_deref(), WithoutKey::Open)?;
     let Query(params) = params.map_err(|e| ChatError::bad_request(e.body_text()))?;
     let name = RoomName::parse(&room)?;
-    let cursor = |c: Option<String>| {
-        c.filter(|c| !c.is_empty())
-            .as_deref()
-            .map(MessageId::parse)
-            .transpose()
-    };
-    let limit = match params.limit.filter(|l| !l.is_empty()) {
+    // `?before=&after=`: an empty parameter is no cursor.
+    fn given(p: &Option<String>) -> Option<&str> {
+        p.as_deref().filter(|v| !v.is_empty())
+    }
+    let limit = match given(&params.limit) {
         Some(l) => Some(
             l.parse::<i64>()
                 .map_err(|_| ChatError::bad_request("limit must be an integer"))?,
         ),
         None => None,
     };
-    let query = HistoryQuery::new(cursor(params.before)?, cursor(params.after)?, limit)?;
+    let query = HistoryQuery::parse(given(&params.before), given(&params.after), limit)?;
     let room = state
         .app
         .store
         .room(&name)
         .await?
         .ok_or_else(|| ChatError::not_found("no such room"))?;
-    if query.cursors().any(|c| c.room_id != room.id) {
-        return Err(ChatError::not_found("no such message in this room"));
-    }
+    query.ensure_in_room(room.id)?;
     let page = state.app.store.history(&room, query).await?;
     Ok(Json(Success {
         ok: true,

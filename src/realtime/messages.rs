@@ -2,7 +2,7 @@
 
 use super::protocol::{self, Deleted, DeletedEvent, Page, Stored, command, decode, event};
 use super::reply::Reply;
-use super::rooms::{ensure_in_room, member_room};
+use super::rooms::member_room;
 use super::session::user_of;
 use crate::chat::{ChatError, ClientId, HistoryQuery, MessageId, MessageText, RoomName};
 use crate::state::AppState;
@@ -72,13 +72,9 @@ async fn run_history<A: Adapter>(
     let cmd: protocol::History = decode(arg)?;
     let user = user_of(socket)?;
     let name = RoomName::parse(&cmd.room)?;
-    let before = cmd.before.as_deref().map(MessageId::parse).transpose()?;
-    let after = cmd.after.as_deref().map(MessageId::parse).transpose()?;
-    let query = HistoryQuery::new(before, after, cmd.limit)?;
+    let query = HistoryQuery::parse(cmd.before.as_deref(), cmd.after.as_deref(), cmd.limit)?;
     let room = member_room(app, socket, &name, &user).await?;
-    for cursor in query.cursors() {
-        ensure_in_room(cursor, Some(&room))?;
-    }
+    query.ensure_in_room(room.id)?;
     Ok(app.store.history(&room, query).await?)
 }
 

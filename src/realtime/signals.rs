@@ -3,7 +3,7 @@
 use super::messages::emit;
 use super::protocol::{self, Nothing, ReadEvent, TypingEvent, command, decode, event};
 use super::reply::Reply;
-use super::rooms::{ensure_in_room, member_room};
+use super::rooms::member_room;
 use super::session::user_of;
 use crate::chat::{ChatError, MessageId, RoomName};
 use crate::state::AppState;
@@ -68,7 +68,7 @@ async fn run_read<A: Adapter>(
     let name = RoomName::parse(&cmd.room)?;
     let id = MessageId::parse(&cmd.message_id)?;
     let room = member_room(app, socket, &name, &user).await?;
-    ensure_in_room(id, Some(&room))?;
+    id.ensure_in_room(room.id)?;
     app.store
         .message(id)
         .await?
