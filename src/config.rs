@@ -46,6 +46,17 @@ pub struct Settings {
     /// Prefix of every Redis key and channel, so that clusters can share a Redis [default: chatoxide].
     #[arg(long, env = "REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
+    /// Milliseconds after which the users of a node that stopped sending heartbeats (it crashed
+    /// or lost Redis) drop out of presence [default: 15000].
+    #[arg(long, env = "CHATOXIDE_PRESENCE_TTL_MS")]
+    pub presence_ttl_ms: Option<u64>,
+    /// Messages from other nodes that may wait to be delivered here, per channel; past that the
+    /// newest are dropped and counted in `chatoxide_redis_dropped_total` [default: 65536].
+    #[arg(long, env = "CHATOXIDE_REDIS_BUFFER")]
+    pub redis_buffer: Option<usize>,
+    /// This node's name in presence and logs [default: a random id].
+    #[arg(long, env = "CHATOXIDE_NODE_ID")]
+    pub node_id: Option<String>,
     /// HS256 secret: set, the server runs in token mode.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -110,6 +121,19 @@ pub enum AuthMode {
     Rs256PublicKey(String),
 }
 
+/// A cluster node's settings (docs/cluster.md).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub redis_url: String,
+    /// Prefix of every key and channel this cluster uses in Redis.
+    pub prefix: String,
+    /// How long a node's users stay in presence after its last heartbeat.
+    pub presence_ttl: Duration,
+    /// Messages from other nodes buffered per channel before some are dropped.
+    pub buffer: usize,
+    pub node_id: String,
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -117,8 +141,8 @@ pub struct Config {
     pub port: u16,
     pub database_url: String,
     /// Set: cluster node.
-    pub redis_url: Option<String>,
-    pub redis_prefix: String,
+    /// Set: this process is a node of the cluster on that Redis.
+    pub cluster: Option<ClusterConfig>,
     pub auth: AuthMode,
     pub api_key: Option<String>,
     pub log_filter: String,
@@ -153,6 +177,7 @@ impl Config {
     pub fn resolve(first: Settings, file: Settings) -> anyhow::Result<Self> {
         let s = first.over(file);
         let writer = writer_config(&s)?;
+        let cluster = cluster_config(&s)?;
         let auth = match (s.jwt_secret, s.jwt_public_key) {
             (Some(_), Some(_)) => anyhow::bail!("set JWT_SECRET or JWT_PUBLIC_KEY, not both"),
             (Some(secret), None) if secret.is_empty() => anyhow::bail!("JWT_SECRET is empty"),
@@ -165,15 +190,14 @@ impl Config {
             (1..=1_000_000).contains(&max_text_len),
             "max_text_len must be 1 to 1000000"
         );
-        let cors_origins = s.cors_origins.unwrap_or_default();
+        let cors_origins = s.cors_origins.clone().unwrap_or_default();
         Ok(Self {
             host: s.host.unwrap_or(IpAddr::from([0, 0, 0, 0])),
             port: s.port.unwrap_or(3000),
             database_url: s
                 .database_url
                 .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
-            redis_url: s.redis_url.filter(|u| !u.is_empty()),
-            redis_prefix: s.redis_prefix.unwrap_or_else(|| "chatoxide".to_owned()),
+            cluster,
             auth,
             api_key: s.api_key.filter(|k| !k.is_empty()),
             log_filter: s.log_filter.unwrap_or_else(|| "info".to_owned()),
@@ -208,9 +232,16 @@ impl Config {
             self.host,
             self.port,
             redact_url(&self.database_url),
-            self.redis_url.as_deref().map_or_else(
+            self.cluster.as_ref().map_or_else(
                 || "unset".to_owned(),
-                |u| format!("{} prefix={}", redact_url(u), self.redis_prefix)
+                |c| format!(
+                    "{} prefix={} node={} presence_ttl={:?} buffer={}",
+                    redact_url(&c.redis_url),
+                    c.prefix,
+                    c.node_id,
+                    c.presence_ttl,
+                    c.buffer
+                )
             ),
             if self.api_key.is_some() {
                 "set"
@@ -238,6 +269,9 @@ impl Settings {
             database_url: self.database_url.or(lower.database_url),
             redis_url: self.redis_url.or(lower.redis_url),
             redis_prefix: self.redis_prefix.or(lower.redis_prefix),
+            presence_ttl_ms: self.presence_ttl_ms.or(lower.presence_ttl_ms),
+            redis_buffer: self.redis_buffer.or(lower.redis_buffer),
+            node_id: self.node_id.or(lower.node_id),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
             api_key: self.api_key.or(lower.api_key),
@@ -254,6 +288,46 @@ impl Settings {
             commit_timeout_ms: self.commit_timeout_ms.or(lower.commit_timeout_ms),
         }
     }
+}
+
+/// Where and how this process joins a cluster; `None` without a Redis URL.
+fn cluster_config(s: &Settings) -> anyhow::Result<Option<ClusterConfig>> {
+    let Some(redis_url) = s.redis_url.clone().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let prefix = s
+        .redis_prefix
+        .clone()
+        .unwrap_or_else(|| "chatoxide".to_owned());
+    anyhow::ensure!(
+        !prefix.is_empty() && !prefix.contains('#'),
+        "REDIS_PREFIX must be non-empty and without '#'"
+    );
+    let presence_ttl = Duration::from_millis(s.presence_ttl_ms.unwrap_or(15_000));
+    anyhow::ensure!(
+        (Duration::from_millis(300)..=Duration::from_secs(3600)).contains(&presence_ttl),
+        "presence_ttl_ms must be 300 to 3600000"
+    );
+    let buffer = s.redis_buffer.unwrap_or(65_536);
+    anyhow::ensure!(
+        (16..=16_777_216).contains(&buffer),
+        "redis_buffer must be 16 to 16777216"
+    );
+    let node_id = match s.node_id.clone().filter(|n| !n.is_empty()) {
+        Some(id) => id,
+        None => uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+    };
+    anyhow::ensure!(
+        node_id.len() <= 64 && !node_id.contains(['#', ':']),
+        "node_id must be at most 64 characters, without '#' or ':'"
+    );
+    Ok(Some(ClusterConfig {
+        redis_url,
+        prefix,
+        presence_ttl,
+        buffer,
+        node_id,
+    }))
 }
 
 fn writer_config(s: &Settings) -> anyhow::Result<WriterConfig> {

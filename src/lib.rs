@@ -7,6 +7,7 @@
 //! - [`startup`]: wiring and the shutdown sequence; [`config`] and [`telemetry`] around them.
 
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod identity;

@@ -1,36 +1,92 @@
-//! Who is online: users with at least one connected socket on this node.
+//! Who is online: users with at least one connected socket, on this node and, in a cluster,
+//! on any live node (the counts of other nodes are in Redis: cluster/presence.rs).
 
 use crate::chat::User;
+use crate::cluster::Registry;
 use dashmap::DashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Connected sockets per user id. Cheap to clone.
+/// Connected sockets per user id on this node. Cheap to clone; clones share the counts.
 #[derive(Clone, Debug, Default)]
-pub struct Presence {
-    sockets: Arc<DashMap<String, usize>>,
-}
+pub struct Counts(Arc<DashMap<String, usize>>);
 
-impl Presence {
-    pub fn connected(&self, user_id: &str) {
-        *self.sockets.entry(user_id.to_owned()).or_default() += 1;
+impl Counts {
+    fn add(&self, user_id: &str) {
+        *self.0.entry(user_id.to_owned()).or_default() += 1;
     }
 
-    pub fn disconnected(&self, user_id: &str) {
-        self.sockets.remove_if_mut(user_id, |_, n| {
+    fn remove(&self, user_id: &str) {
+        self.0.remove_if_mut(user_id, |_, n| {
             *n = n.saturating_sub(1);
             *n == 0
         });
     }
 
-    pub fn is_online(&self, user_id: &str) -> bool {
-        self.sockets.contains_key(user_id)
+    /// The user's socket count, `None` when none is connected.
+    pub fn get(&self, user_id: &str) -> Option<usize> {
+        self.0.get(user_id).map(|n| *n)
     }
 
-    /// The users of `members` that are online, in the same order.
-    pub fn online(&self, members: Vec<User>) -> Vec<User> {
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        self.0
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect()
+    }
+}
+
+/// Presence as the commands see it. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Presence {
+    counts: Counts,
+    cluster: Option<Registry>,
+}
+
+impl Presence {
+    /// This node's counts, for the registry that copies them to Redis.
+    pub fn counts(&self) -> Counts {
+        self.counts.clone()
+    }
+
+    /// Presence across the cluster `registry` belongs to.
+    pub fn with_registry(self, registry: Registry) -> Self {
+        Self {
+            cluster: Some(registry),
+            ..self
+        }
+    }
+
+    pub fn connected(&self, user_id: &str) {
+        self.counts.add(user_id);
+        if let Some(cluster) = &self.cluster {
+            cluster.changed(user_id);
+        }
+    }
+
+    pub fn disconnected(&self, user_id: &str) {
+        self.counts.remove(user_id);
+        if let Some(cluster) = &self.cluster {
+            cluster.changed(user_id);
+        }
+    }
+
+    /// The users of `members` that are online, in the same order. While Redis is out of reach
+    /// a cluster node answers with what it knows: its own sockets.
+    pub async fn online(&self, members: Vec<User>) -> Vec<User> {
+        let elsewhere = match &self.cluster {
+            None => HashSet::new(),
+            Some(cluster) => {
+                let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
+                cluster.online(&ids).await.unwrap_or_else(|err| {
+                    tracing::debug!(error = %err, "presence from this node's sockets only");
+                    HashSet::new()
+                })
+            }
+        };
         members
             .into_iter()
-            .filter(|u| self.is_online(&u.id))
+            .filter(|u| self.counts.get(&u.id).is_some() || elsewhere.contains(&u.id))
             .collect()
     }
 }
@@ -45,10 +101,10 @@ mod tests {
         presence.connected("alice");
         presence.connected("alice");
         presence.disconnected("alice");
-        assert!(presence.is_online("alice"));
+        assert_eq!(presence.counts().get("alice"), Some(1));
         presence.disconnected("alice");
-        assert!(!presence.is_online("alice"));
+        assert_eq!(presence.counts().get("alice"), None);
         presence.disconnected("alice");
-        assert!(!presence.is_online("alice"));
+        assert_eq!(presence.counts().get("alice"), None);
     }
 }

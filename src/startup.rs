@@ -1,8 +1,11 @@
 //! Building the app from its configuration, and running it until told to stop.
 
+use crate::cluster::{ClusterAdapter, Node};
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
+use crate::presence::Presence;
+use crate::realtime::Fanout;
 use crate::state::AppState;
 use crate::store::{Store, Writer, WriterTask};
 use crate::{realtime, telemetry};
@@ -10,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use socketioxide::SocketIo;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +21,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
+/// Adds the Socket.IO service, whichever adapter it was built with, to a router.
+type SocketIoLayer = Box<dyn FnOnce(Router) -> Router + Send>;
+
 /// A bound, wired server that has not started serving yet.
 pub struct App {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: Arc<dyn Fanout>,
+    node: Option<Node>,
     state: AppState,
     writer: WriterTask,
     grace: Duration,
@@ -30,12 +38,6 @@ pub struct App {
 impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        // Refuse rather than run a single node that its operator believes is clustered.
-        anyhow::ensure!(
-            config.redis_url.is_none(),
-            "REDIS_URL is set, but this build does not have cluster mode yet (fan-out through Redis \
-             is the next milestone); unset REDIS_URL to run a single node"
-        );
         let store = Store::open(&config.database_url)
             .await
             .context("opening the database")?;
@@ -44,21 +46,47 @@ impl App {
         // Past the writer's own bound on a sender's wait, with room to answer.
         let deadline =
             config.writer.queue_deadline + config.writer.commit_timeout + Duration::from_secs(3);
-        let state = AppState::new(store, writer, auth, config.text_limit, deadline);
-        let (layer, io) = SocketIo::builder()
+        let mut presence = Presence::default();
+        let node = match &config.cluster {
+            Some(cluster) => {
+                let (node, registry) = Node::join(cluster, presence.counts()).await?;
+                presence = presence.with_registry(registry);
+                Some(node)
+            }
+            None => None,
+        };
+        let state = AppState::new(store, writer, auth, presence, config.text_limit, deadline);
+        let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
-            .with_state(state.clone())
-            .build_layer();
-        realtime::attach(&io);
+            .with_state(state.clone());
+        let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match (&node, &config.cluster) {
+            (Some(node), Some(cluster)) => {
+                let adapter = RedisAdapterConfig::new()
+                    .with_prefix(cluster.prefix.clone())
+                    .with_stream_buffer(cluster.buffer);
+                let (layer, io) = builder
+                    .with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(
+                        node.link.clone(),
+                        adapter,
+                    ))
+                    .build_layer();
+                realtime::attach_cluster(&io).await?;
+                (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+            }
+            _ => {
+                let (layer, io) = builder.build_layer();
+                realtime::attach(&io);
+                (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+            }
+        };
         let http_state = HttpState {
             app: state.clone(),
-            fanout: Arc::new(io.clone()),
+            fanout: io.clone(),
+            redis: node.as_ref().map(|n| n.link.clone()),
             api_key: config.api_key.as_deref().map(Arc::from),
             metrics: telemetry::metrics(),
         };
-        let router = http::router(http_state)
-            .layer(layer)
-            .layer(cors(&config.cors_origins));
+        let router = socketio(http::router(http_state)).layer(cors(&config.cors_origins));
         let listener = TcpListener::bind((config.host, config.port))
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -66,6 +94,7 @@ impl App {
             listener,
             router,
             io,
+            node,
             state,
             writer: writer_task,
             grace: config.shutdown_grace,
@@ -84,6 +113,7 @@ impl App {
             listener,
             router,
             io,
+            node,
             state,
             writer,
             grace,
@@ -111,6 +141,9 @@ impl App {
         }
         writer.finish().await;
         io.close().await;
+        if let Some(node) = node {
+            node.leave().await;
+        }
         let _ = stop.send(());
         match tokio::time::timeout(grace, server).await {
             Ok(res) => res.context("server task")?.context("serving")?,

@@ -30,6 +30,7 @@ impl AppState {
         store: Store,
         writer: Writer,
         auth: Authenticator,
+        presence: Presence,
         text_limit: TextLimit,
         command_deadline: Duration,
     ) -> Self {
@@ -38,7 +39,7 @@ impl AppState {
             store,
             writer,
             auth,
-            presence: Presence::default(),
+            presence,
             text_limit,
             in_flight: TaskTracker::new(),
             draining: Arc::new(AtomicBool::new(false)),

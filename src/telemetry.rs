@@ -46,6 +46,12 @@ pub mod names {
     pub const WRITE_QUEUE: &str = "chatoxide_write_queue_depth";
     pub const BATCH_SIZE: &str = "chatoxide_write_batch_size";
     pub const COMMIT_SECONDS: &str = "chatoxide_write_commit_seconds";
+    pub const FANOUT_FALLBACKS: &str = "chatoxide_fanout_fallbacks_total";
+    pub const REDIS_UP: &str = "chatoxide_redis_up";
+    pub const REDIS_ERRORS: &str = "chatoxide_redis_errors_total";
+    pub const REDIS_PUBLISHED: &str = "chatoxide_redis_published_total";
+    pub const REDIS_RECEIVED: &str = "chatoxide_redis_received_total";
+    pub const REDIS_DROPPED: &str = "chatoxide_redis_dropped_total";
 }
 
 fn describe() {
@@ -66,5 +72,29 @@ fn describe() {
     describe_counter!(
         names::HANDSHAKE_REJECTIONS,
         "Handshakes refused, by error code."
+    );
+    describe_counter!(
+        names::FANOUT_FALLBACKS,
+        "Events and room changes delivered on this node only because Redis was out of reach, by event."
+    );
+    describe_gauge!(
+        names::REDIS_UP,
+        "1 while this cluster node's Redis link answers, 0 while it does not."
+    );
+    describe_counter!(
+        names::REDIS_ERRORS,
+        "Redis calls that failed, by operation."
+    );
+    describe_counter!(
+        names::REDIS_PUBLISHED,
+        "Requests this node published to the other nodes (broadcasts, room changes)."
+    );
+    describe_counter!(
+        names::REDIS_RECEIVED,
+        "Pub/sub messages received from the other nodes."
+    );
+    describe_counter!(
+        names::REDIS_DROPPED,
+        "Pub/sub messages from other nodes dropped because their channel's buffer was full."
     );
 }

@@ -24,6 +24,12 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
         tracing::warn!(error = %err, "readiness: storage does not answer");
         failing.push("storage");
     }
+    if let Some(redis) = &state.redis
+        && !redis.ping().await
+    {
+        tracing::warn!("readiness: Redis does not answer");
+        failing.push("redis");
+    }
     if failing.is_empty() {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {

@@ -6,6 +6,7 @@ mod health;
 mod messages;
 mod metrics;
 
+use crate::cluster::Link;
 use crate::realtime::Fanout;
 use crate::state::AppState;
 use axum::Router;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 pub struct HttpState {
     pub app: AppState,
     pub fanout: Arc<dyn Fanout>,
+    /// This node's Redis link, on a cluster node.
+    pub redis: Option<Link>,
     pub api_key: Option<Arc<str>>,
     pub metrics: PrometheusHandle,
 }

@@ -1,5 +1,6 @@
 //! `message`, `history`, `edit` and `delete`.
 
+use super::delivery;
 use super::protocol::{self, Deleted, DeletedEvent, Page, Stored, command, decode, event};
 use super::reply::Reply;
 use super::rooms::member_room;
@@ -7,8 +8,6 @@ use super::session::user_of;
 use crate::chat::{ChatError, ClientId, HistoryQuery, MessageId, MessageText, RoomName};
 use crate::state::AppState;
 use crate::store::{Announce, Draft};
-use crate::telemetry::names;
-use serde::Serialize;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -37,9 +36,12 @@ async fn run_send<A: Adapter>(
     let text = MessageText::parse(&cmd.text, app.text_limit)?;
     let client_id = cmd.client_id.as_deref().map(ClientId::parse).transpose()?;
     let room = member_room(app, socket, &name, &user).await?;
-    let to_others = socket.to(room.name.clone());
+    let sender = socket.clone();
     let announce: Announce = Box::new(move |message| {
-        Box::pin(async move { emit(to_others, event::MESSAGE, &message).await })
+        Box::pin(async move {
+            let to_others = || sender.to(message.room.clone());
+            delivery::emit(to_others, event::MESSAGE, &message).await;
+        })
     });
     let draft = Draft {
         room,
@@ -108,9 +110,10 @@ async fn run_edit<A: Adapter>(
         .edit(id, text)
         .await?
         .ok_or_else(unknown_message)?;
-    let (to_room, updated) = (socket.within(message.room.clone()), message.clone());
+    let (editor, updated) = (socket.clone(), message.clone());
     app.writer.broadcast_in_order(Box::pin(async move {
-        emit(to_room, event::MESSAGE_UPDATED, &updated).await;
+        let to_room = || editor.within(updated.room.clone());
+        delivery::emit(to_room, event::MESSAGE_UPDATED, &updated).await;
     }));
     Ok(Stored { message })
 }
@@ -138,14 +141,15 @@ async fn run_delete<A: Adapter>(
     crate::chat::ensure_author(&author, &user)?;
     let removal = app.store.delete(id).await?.ok_or_else(unknown_message)?;
     if removal.changed {
-        let to_room = socket.within(removal.room.clone());
+        let deleter = socket.clone();
         let (room, message_id) = (removal.room.clone(), removal.message_id.clone());
         app.writer.broadcast_in_order(Box::pin(async move {
             let payload = DeletedEvent {
                 room: &room,
                 message_id: &message_id,
             };
-            emit(to_room, event::MESSAGE_DELETED, &payload).await;
+            let to_room = || deleter.within(room.clone());
+            delivery::emit(to_room, event::MESSAGE_DELETED, &payload).await;
         }));
     }
     Ok(Deleted {
@@ -155,18 +159,4 @@ async fn run_delete<A: Adapter>(
 
 fn unknown_message() -> ChatError {
     ChatError::not_found("no such message")
-}
-
-/// Broadcasts an event; a failure is logged, never turned into a failed command (the message
-/// is stored, and clients catch up through history).
-pub(super) async fn emit<A: Adapter, T: Serialize + ?Sized>(
-    to: socketioxide::operators::BroadcastOperators<A>,
-    name: &'static str,
-    payload: &T,
-) {
-    if let Err(err) = to.emit(name, payload).await {
-        // Per-socket failures (a full buffer) leave that client to catch up through history.
-        metrics::counter!(names::BROADCAST_FAILURES, "event" => name).increment(1);
-        tracing::debug!(error = %err, event = name, "broadcast did not reach every socket");
-    }
 }

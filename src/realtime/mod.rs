@@ -3,6 +3,7 @@
 //! Handlers are generic over the adapter, so the same code serves one process (local adapter)
 //! and a cluster (Redis adapter).
 
+mod delivery;
 mod fanout;
 mod messages;
 mod protocol;
@@ -13,4 +14,4 @@ mod signals;
 
 pub use fanout::Fanout;
 pub use protocol::{Failure, Stored, Success, command, event};
-pub use session::attach;
+pub use session::{attach, attach_cluster};

@@ -1,6 +1,7 @@
 //! `join`, `leave` and `presence`: membership is stored per user and applied to all of the
 //! user's sockets, on every node.
 
+use super::delivery::{self, Move};
 use super::protocol::{self, Joined, Left, Membership, Online, command, decode, event};
 use super::reply::Reply;
 use super::session::user_of;
@@ -41,13 +42,8 @@ async fn run_join<A: Adapter>(
     }
     let joined = app.store.join(&name, &user).await?;
     socket.join(name.to_string());
-    if let Err(err) = socket
-        .within(user.personal_room())
-        .join(name.to_string())
-        .await
-    {
-        tracing::warn!(error = %err, room = %name, "could not add the user's other sockets to the room");
-    }
+    let users_sockets = || socket.within(user.personal_room());
+    delivery::enroll(users_sockets, name.as_str(), Move::Join).await;
     if joined.newly {
         broadcast_membership(socket, event::USER_JOINED, &name, &user).await;
     }
@@ -93,13 +89,8 @@ async fn run_leave<A: Adapter>(
         .await?
         .ok_or_else(|| ChatError::not_a_member(name.as_str()))?;
     socket.leave(name.to_string());
-    if let Err(err) = socket
-        .within(user.personal_room())
-        .leave(name.to_string())
-        .await
-    {
-        tracing::warn!(error = %err, room = %name, "could not remove the user's other sockets from the room");
-    }
+    let users_sockets = || socket.within(user.personal_room());
+    delivery::enroll(users_sockets, name.as_str(), Move::Leave).await;
     broadcast_membership(socket, event::USER_LEFT, &name, &user).await;
     Ok(Left { room: room.name })
 }
@@ -125,7 +116,7 @@ async fn run_presence<A: Adapter>(
     let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
     let members = app.store.members(room.id).await?;
     Ok(Online {
-        users: app.presence.online(members),
+        users: app.presence.online(members).await,
     })
 }
 
@@ -161,7 +152,5 @@ async fn broadcast_membership<A: Adapter>(
         room: room.as_str(),
         user,
     };
-    if let Err(err) = socket.to(room.to_string()).emit(name, &payload).await {
-        tracing::warn!(error = %err, room = %room, event = name, "broadcast failed");
-    }
+    delivery::emit(|| socket.to(room.to_string()), name, &payload).await;
 }

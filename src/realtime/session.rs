@@ -5,6 +5,7 @@ use super::protocol::command;
 use super::reply::Reply;
 use super::{messages, rooms, signals};
 use crate::chat::{ChatError, User};
+use crate::cluster::ClusterAdapter;
 use crate::identity::Credentials;
 use crate::state::AppState;
 use crate::telemetry::names;
@@ -16,12 +17,23 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use std::fmt;
 
-/// Serves the chat on namespace `/` of a single-process `io`.
+/// Serves the chat on namespace `/` of a single-node `io`.
 pub fn attach(io: &SocketIo<LocalAdapter>) {
     io.ns(
         "/",
         on_connect::<LocalAdapter>.with(handshake::<LocalAdapter>),
     );
+}
+
+/// Serves the chat on namespace `/` of a cluster node's `io`, once the namespace's channels
+/// are subscribed in Redis.
+pub async fn attach_cluster(io: &SocketIo<ClusterAdapter>) -> anyhow::Result<()> {
+    io.ns(
+        "/",
+        on_connect::<ClusterAdapter>.with(handshake::<ClusterAdapter>),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("subscribing to the cluster's channels: {e}"))
 }
 
 /// A refused handshake: its `connect_error` message is the bare error code.

@@ -1,6 +1,6 @@
 //! `typing` and `read`: small signals to the other members of a room.
 
-use super::messages::emit;
+use super::delivery;
 use super::protocol::{self, Nothing, ReadEvent, TypingEvent, command, decode, event};
 use super::reply::Reply;
 use super::rooms::member_room;
@@ -38,12 +38,8 @@ async fn run_typing<A: Adapter>(
         user: &user,
         typing: cmd.typing,
     };
-    emit(
-        socket.to(name.to_string()).volatile(),
-        event::TYPING,
-        &payload,
-    )
-    .await;
+    let to_others = || socket.to(name.to_string()).volatile();
+    delivery::emit(to_others, event::TYPING, &payload).await;
     Ok(Nothing {})
 }
 
@@ -80,6 +76,6 @@ async fn run_read<A: Adapter>(
         user: &user,
         message_id: &message_id,
     };
-    emit(socket.to(name.to_string()), event::READ, &payload).await;
+    delivery::emit(|| socket.to(name.to_string()), event::READ, &payload).await;
     Ok(Nothing {})
 }

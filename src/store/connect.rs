@@ -44,8 +44,7 @@ impl Store {
         } else {
             options.max_connections(16).min_connections(1);
         }
-        let db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
+        let db = connect_and_migrate(options).await?;
         let write_gate = sqlite.then(|| Arc::new(Mutex::new(())));
         Ok(Self {
             db,
@@ -75,6 +74,26 @@ impl Store {
     pub async fn close(self) {
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err, "closing the database");
+        }
+    }
+}
+
+/// Connects and migrates. A SQLite file that another connection or process is switching to WAL
+/// or migrating answers "database is locked" without waiting: that is retried a few times.
+async fn connect_and_migrate(options: ConnectOptions) -> Result<DatabaseConnection, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let opened = match Database::connect(options.clone()).await {
+            Ok(db) => Migrator::up(&db, None).await.map(|()| db),
+            Err(err) => Err(err),
+        };
+        match opened {
+            Err(err) if attempt < 5 && err.to_string().contains("database is locked") => {
+                tracing::debug!(error = %err, attempt, "the database is locked; opening again");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            opened => return Ok(opened?),
         }
     }
 }

@@ -1,0 +1,58 @@
+// Several chatoxide nodes on one Redis (a fresh key prefix) and one database: a cluster.
+import { startServer } from "./server.js";
+import { createDatabase } from "./database.js";
+import { redisUrl } from "./redis.js";
+import { unique } from "./client.js";
+
+/** Presence TTL of test clusters: a dead node's users must vanish within it. */
+export const PRESENCE_TTL_MS = 3000;
+
+/**
+ * Starts `size` nodes. `redis` overrides the Redis URL (a proxy), `env` adds settings.
+ * Returns { nodes, database, prefix, close() }.
+ */
+export async function startCluster(size, { redis = redisUrl, env = {} } = {}) {
+  const database = await createDatabase();
+  const prefix = unique("chatoxide-test");
+  const nodes = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      nodes.push(
+        await startServer({
+          database,
+          env: {
+            REDIS_URL: redis,
+            REDIS_PREFIX: prefix,
+            CHATOXIDE_NODE_ID: `node${i}`,
+            CHATOXIDE_PRESENCE_TTL_MS: String(PRESENCE_TTL_MS),
+            ...env,
+          },
+        }),
+      );
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+    await database.drop();
+    throw err;
+  }
+  return {
+    nodes,
+    database,
+    prefix,
+    async close() {
+      await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
+      await database.drop();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a truthy value; fails after `ms`. */
+export async function eventually(probe, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,218 @@
+//! The node's one connection to Redis, shared by the Socket.IO adapter (pub/sub) and presence.
+//!
+//! socketioxide-redis's own driver holds a connection that never comes back once Redis goes
+//! away, and drops messages silently when a channel's buffer is full. This driver reconnects by
+//! itself (the redis crate's connection manager, re-subscribing every channel), counts what it
+//! drops, and while Redis is out of reach fails at once instead of waiting: a broadcast then
+//! falls back to this node's sockets without delay.
+
+use crate::telemetry::names;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo};
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often the link checks that Redis answers, and how long it waits for an answer.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("Redis is out of reach")]
+    Down,
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+
+/// A reconnecting Redis connection with pub/sub. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Link {
+    conn: ConnectionManager,
+    handlers: Handlers,
+    up: Arc<AtomicBool>,
+}
+
+impl Link {
+    /// Connects to `url` (RESP3 is switched on here: pub/sub shares the connection).
+    pub async fn connect(url: &str) -> Result<Self, LinkError> {
+        let info = url.into_connection_info()?;
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(redis))?;
+        let handlers: Handlers = Arc::default();
+        let routes = handlers.clone();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(move |push: PushInfo| {
+                route(push, &routes);
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(PROBE_TIMEOUT))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        metrics::gauge!(names::REDIS_UP).set(1.0);
+        Ok(Self {
+            conn,
+            handlers,
+            up: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// Whether Redis answered the last probe and every call since.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// A plain connection handle for commands (presence); it reconnects as the link does.
+    pub fn commands(&self) -> Result<ConnectionManager, LinkError> {
+        if self.is_up() {
+            Ok(self.conn.clone())
+        } else {
+            Err(LinkError::Down)
+        }
+    }
+
+    /// Records the outcome of a call: a failure marks Redis down until the next good probe.
+    pub fn observe<T>(&self, op: &'static str, res: redis::RedisResult<T>) -> Result<T, LinkError> {
+        res.map_err(|err| {
+            metrics::counter!(names::REDIS_ERRORS, "op" => op).increment(1);
+            self.mark(false);
+            LinkError::Redis(err)
+        })
+    }
+
+    /// Asks Redis for a PONG within the probe timeout, whatever the link believes.
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        let pong = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
+        matches!(pong, Ok(Ok(_)))
+    }
+
+    /// Probes Redis until `stop`, so that the link comes back up by itself after an outage.
+    pub async fn watch(self, stop: CancellationToken) {
+        let mut every = tokio::time::interval(PROBE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            let answered = self.ping().await;
+            self.mark(answered);
+        }
+    }
+
+    fn mark(&self, up: bool) {
+        if self.up.swap(up, Ordering::Relaxed) != up {
+            metrics::gauge!(names::REDIS_UP).set(if up { 1.0 } else { 0.0 });
+            if up {
+                tracing::info!("Redis answers again: cluster fan-out and presence resume");
+            } else {
+                tracing::warn!(
+                    "Redis is out of reach: serving this node's sockets only until it returns"
+                );
+            }
+        }
+    }
+}
+
+/// Hands a pub/sub message to the stream of its channel. A full stream drops the message: the
+/// connection's reader must never wait, or every channel and command would stall behind it.
+fn route(push: PushInfo, handlers: &Handlers) {
+    let Some((chan, payload)) = message_of(push) else {
+        return;
+    };
+    let handlers = handlers.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(stream) = handlers.get(&chan) else {
+        tracing::debug!(chan, "message on a channel nobody listens to");
+        return;
+    };
+    metrics::counter!(names::REDIS_RECEIVED).increment(1);
+    if stream.try_send((chan, payload)).is_err() {
+        metrics::counter!(names::REDIS_DROPPED).increment(1);
+        tracing::warn!("a message from another node was dropped: its channel's buffer is full");
+    }
+}
+
+/// The channel and payload of a pub/sub message; `None` for other pushes (subscribe replies).
+fn message_of(push: PushInfo) -> Option<(String, Vec<u8>)> {
+    if !matches!(
+        push.kind,
+        redis::PushKind::Message | redis::PushKind::SMessage
+    ) {
+        return None;
+    }
+    let mut data = push.data.into_iter();
+    let chan = String::from_redis_value(data.next()?).ok()?;
+    let payload = Vec::<u8>::from_redis_value(data.next()?).ok()?;
+    Some((chan, payload))
+}
+
+impl Driver for Link {
+    type Error = LinkError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
+        let mut conn = self.commands()?;
+        let res = conn.publish::<_, _, redis::Value>(chan, val).await;
+        self.observe("publish", res)?;
+        metrics::counter!(names::REDIS_PUBLISHED).increment(1);
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, LinkError> {
+        let (tx, rx) = mpsc::channel(size);
+        // Listening before subscribing: nothing published in between is lost.
+        self.handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(chan.clone(), tx);
+        let res = self.conn.clone().subscribe(chan.as_str()).await;
+        if let Err(err) = self.observe("subscribe", res) {
+            self.handlers
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&chan);
+            return Err(err);
+        }
+        Ok(MessageStream::new(rx))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
+        self.handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&chan);
+        let mut conn = self.commands()?;
+        let res = conn.unsubscribe(chan).await;
+        self.observe("unsubscribe", res)
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, LinkError> {
+        let mut conn = self.commands()?;
+        let res = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(chan)
+            .query_async::<(String, u16)>(&mut conn)
+            .await;
+        Ok(self.observe("numsub", res)?.1)
+    }
+}

@@ -1,0 +1,67 @@
+//! Delivering events and room changes: through the adapter to every node, and when the adapter
+//! cannot reach the other nodes (Redis is out of reach), to this node's sockets alone. Local
+//! delivery never waits on Redis, and never stops for it.
+
+use crate::telemetry::names;
+use serde::Serialize;
+use socketioxide::BroadcastError;
+use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
+
+/// Emits `name` to the sockets `select` picks. `select` is called again, made local, when the
+/// other nodes are out of reach. A failure is counted and logged, never turned into a failed
+/// command: what was stored stays stored, and clients catch up through history.
+pub(super) async fn emit<A, T>(
+    select: impl Fn() -> BroadcastOperators<A>,
+    name: &'static str,
+    payload: &T,
+) where
+    A: Adapter,
+    T: Serialize + ?Sized,
+{
+    let failure = match select().emit(name, payload).await {
+        Ok(()) => return,
+        Err(BroadcastError::Adapter(err)) => {
+            metrics::counter!(names::FANOUT_FALLBACKS, "event" => name).increment(1);
+            tracing::debug!(error = %err, event = name, "other nodes out of reach: delivered on this node only");
+            match select().local().emit(name, payload).await {
+                Ok(()) => return,
+                Err(err) => err,
+            }
+        }
+        Err(err) => err,
+    };
+    // Per-socket failures (a full buffer) leave that client to catch up through history.
+    metrics::counter!(names::BROADCAST_FAILURES, "event" => name).increment(1);
+    tracing::debug!(error = %failure, event = name, "broadcast did not reach every socket");
+}
+
+/// Whether sockets enter a room or leave it.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Move {
+    Join,
+    Leave,
+}
+
+/// Puts the sockets `select` picks in `room`, or takes them out, on every node; on this node
+/// alone when the others are out of reach (their sockets are put right at their next connect).
+pub(super) async fn enroll<A: Adapter>(
+    select: impl Fn() -> BroadcastOperators<A>,
+    room: &str,
+    change: Move,
+) {
+    let everywhere = match change {
+        Move::Join => select().join(room.to_owned()).await,
+        Move::Leave => select().leave(room.to_owned()).await,
+    };
+    let Err(err) = everywhere else { return };
+    metrics::counter!(names::FANOUT_FALLBACKS, "event" => "rooms").increment(1);
+    tracing::warn!(error = %err, room, ?change, "other nodes out of reach: room change made on this node only");
+    let here = match change {
+        Move::Join => select().local().join(room.to_owned()).await,
+        Move::Leave => select().local().leave(room.to_owned()).await,
+    };
+    if let Err(err) = here {
+        tracing::error!(error = %err, room, ?change, "room change failed on this node");
+    }
+}
