@@ -5,6 +5,9 @@
 #                                 and ack latency at a fixed rate (open loop), on chatoxide with
 #                                 SQLite, chatoxide with PostgreSQL, and Node socket.io + pg
 #   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
+#   bench/run.sh cluster [REPS]   cross-node delivery: one room, 150 receivers and 15 senders spread
+#                                 over 3 chatoxide nodes on Redis + PostgreSQL, against the same
+#                                 load on 1 node, at stepped rates (RATES, default "200 500 1000")
 #
 # Runs are interleaved (A B C A B C ...); the server is pinned to core 0, the load tool to core 1.
 # Each run gets a fresh database. Results: one JSON line per run in bench/results/, then the
@@ -24,16 +27,16 @@ mkdir -p bench/results
 
 cargo build --release --quiet -p chatoxide -p chatoxide-bench
 (cd bench/node-baseline && npm ci --no-audit --no-fund --loglevel=error)
-server_pid=
+server_pids=
 
 db=
 server_dir=
 stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
+  for pid in $server_pids; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  server_pids=
   case "$db" in
     postgres*) psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS ${db##*/} WITH (FORCE)" >/dev/null ;;
   esac
@@ -44,9 +47,10 @@ stop_server() {
 trap stop_server EXIT
 
 wait_ready() {
+  local at=${1:-$port}
   for _ in $(seq 100); do
     # Both servers answer the Engine.IO handshake (Node's has no /healthz).
-    curl -sf --max-time 1 "http://127.0.0.1:$port/socket.io/?EIO=4&transport=polling" >/dev/null 2>&1 && return 0
+    curl -sf --max-time 1 "http://127.0.0.1:$at/socket.io/?EIO=4&transport=polling" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "server did not start" >&2
@@ -59,7 +63,7 @@ fresh_pg() {
   echo "$pg/$name"
 }
 
-# start TARGET: chatoxide-sqlite | chatoxide-postgres | node-postgres; sets $db and $server_pid
+# start TARGET: chatoxide-sqlite | chatoxide-postgres | node-postgres; sets $db and $server_pids
 start() {
   local dir
   dir=$(mktemp -d)
@@ -74,8 +78,25 @@ start() {
   else
     RUST_LOG=warn DATABASE_URL=$db PORT=$port HOST=127.0.0.1 taskset -c 0 target/release/chatoxide >"$dir/server.log" 2>&1 &
   fi
-  server_pid=$!
+  server_pids=$!
   wait_ready
+}
+
+# start_cluster N: N chatoxide nodes on one fresh PostgreSQL database and a fresh Redis prefix,
+# all pinned to core 0 (one node gets the same CPU as three); sets $urls
+start_cluster() {
+  server_dir=$(mktemp -d)
+  db=$(fresh_pg cluster)
+  local prefix="bench-$$-$RANDOM" i
+  urls=
+  for i in $(seq 0 $(($1 - 1))); do
+    RUST_LOG=warn DATABASE_URL=$db REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX=$prefix \
+      CHATOXIDE_REDIS_BUFFER=${REDIS_BUFFER:-65536} PORT=$((port + i)) HOST=127.0.0.1 \
+      taskset -c 0 target/release/chatoxide >"$server_dir/node$i.log" 2>&1 &
+    server_pids="$server_pids $!"
+    wait_ready $((port + i))
+    urls="$urls${urls:+,}http://127.0.0.1:$((port + i))"
+  done
 }
 
 load() { taskset -c 1 target/release/chatoxide-load "$@" | tee -a "$results"; }
@@ -109,8 +130,19 @@ case "$scenario" in
       stop_server
     done
     ;;
+  cluster)
+    for rep in $(seq "$reps"); do
+      for rate in ${RATES:-200 500 1000}; do
+        for nodes in 1 3; do
+          start_cluster "$nodes"
+          load cluster --urls "$urls" --rate "$rate" --seconds "$seconds" --prefix "r$rep-$rate-$nodes" --label "chatoxide ${nodes}-node $rate/s"
+          stop_server
+        done
+      done
+    done
+    ;;
   *)
-    echo "usage: bench/run.sh durable [REPS] | history" >&2
+    echo "usage: bench/run.sh durable [REPS] | history | cluster [REPS]" >&2
     exit 2
     ;;
 esac

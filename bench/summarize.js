@@ -21,6 +21,17 @@ for (const [label, rs] of groups) {
       p999_ms: median(rs.map((r) => r.ack_latency.p999_ms)),
       errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
     });
+  } else if (rs[0].scenario === "cluster") {
+    rows.push({
+      label,
+      runs: rs.length,
+      deliveries_per_sec: Math.round(median(rs.map((r) => r.deliveries_per_sec))),
+      p50_ms: median(rs.map((r) => r.delivery_latency.p50_ms)),
+      p99_ms: median(rs.map((r) => r.delivery_latency.p99_ms)),
+      ack_p99_ms: median(rs.map((r) => r.ack_latency.p99_ms)),
+      lost: rs.reduce((n, r) => n + r.lost_deliveries, 0),
+      redis_dropped: rs.reduce((n, r) => n + r.redis_dropped, 0),
+    });
   } else {
     rows.push({ label, runs: rs.length, p50_ms: median(rs.map((r) => r.page_latency.p50_ms)), p99_ms: median(rs.map((r) => r.page_latency.p99_ms)), seed_secs: median(rs.map((r) => r.seed_secs)) });
   }
@@ -40,7 +51,14 @@ for (const r of rows) {
     "p99 ÷ node": +(r.p99_ms / node.p99_ms).toFixed(2),
   });
 }
+// Cluster: three nodes against one node at the same rate.
+for (const r of rows) {
+  const m = /^chatoxide 3-node (.*)$/.exec(r.label);
+  const one = m && byLabel.get(`chatoxide 1-node ${m[1]}`);
+  if (!one) continue;
+  ratios.push({ label: r.label, "p50 ÷ 1-node": +(r.p50_ms / one.p50_ms).toFixed(2), "p99 ÷ 1-node": +(r.p99_ms / one.p99_ms).toFixed(2) });
+}
 if (ratios.length) {
-  console.log("ratios to node-postgres (throughput: higher is better; p99: lower is better)");
+  console.log("ratios: durable to node-postgres (throughput: higher is better; p99: lower is better), cluster 3 nodes to 1 node");
   console.table(ratios);
 }

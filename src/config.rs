@@ -413,6 +413,40 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_url_makes_a_cluster_node() {
+        let single = Config::resolve(Settings::default(), Settings::default());
+        assert!(single.is_ok_and(|c| c.cluster.is_none()));
+        let s = Settings {
+            redis_url: Some("redis://127.0.0.1:6379".into()),
+            ..Default::default()
+        };
+        let node = Config::resolve(s, Settings::default()).map(|c| c.cluster);
+        let node = node.ok().flatten();
+        assert_eq!(
+            node.as_ref()
+                .map(|c| (c.prefix.as_str(), c.presence_ttl, c.node_id.len())),
+            Some(("chatoxide", Duration::from_secs(15), 12))
+        );
+    }
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        let with = |f: fn(&mut Settings)| {
+            let mut s = Settings {
+                redis_url: Some("redis://127.0.0.1:6379".into()),
+                ..Default::default()
+            };
+            f(&mut s);
+            Config::resolve(s, Settings::default()).map(|c| c.cluster.is_some())
+        };
+        assert!(with(|s| s.redis_prefix = Some("a#b".into())).is_err());
+        assert!(with(|s| s.presence_ttl_ms = Some(10)).is_err());
+        assert!(with(|s| s.redis_buffer = Some(0)).is_err());
+        assert!(with(|s| s.node_id = Some("a:b".into())).is_err());
+        assert!(with(|s| s.redis_url = Some(String::new())).is_ok_and(|c| !c));
+    }
+
+    #[test]
     fn file_keys_are_checked() {
         assert!(toml::from_str::<Settings>("port = 1\nmax_text_len = 5").is_ok());
         assert!(toml::from_str::<Settings>("prot = 1").is_err());

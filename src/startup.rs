@@ -12,8 +12,8 @@ use crate::{realtime, telemetry};
 use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
+use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,21 +59,15 @@ impl App {
         let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
             .with_state(state.clone());
-        let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match (&node, &config.cluster) {
-            (Some(node), Some(cluster)) => {
-                let adapter = RedisAdapterConfig::new()
-                    .with_prefix(cluster.prefix.clone())
-                    .with_stream_buffer(cluster.buffer);
+        let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match &node {
+            Some(node) => {
                 let (layer, io) = builder
-                    .with_adapter::<ClusterAdapter>(RedisAdapterCtr::new_with_driver(
-                        node.link.clone(),
-                        adapter,
-                    ))
+                    .with_adapter::<ClusterAdapter>(node.adapter())
                     .build_layer();
                 realtime::attach_cluster(&io).await?;
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
-            _ => {
+            None => {
                 let (layer, io) = builder.build_layer();
                 realtime::attach(&io);
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
@@ -119,6 +113,12 @@ impl App {
             grace,
         } = self;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Chat frames are small and latency-bound: no Nagle delay behind an unacknowledged one.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {
             let _ = stopped.await;
         });

@@ -1,6 +1,7 @@
 //! `chatoxide-load`: drives a Socket.IO chat server (chatoxide or the Node baseline, which speak
 //! the same events) and prints one JSON line of results per run.
 
+mod cluster;
 mod durable;
 mod history;
 mod report;
@@ -19,6 +20,8 @@ struct Cli {
 enum Scenario {
     /// Acknowledged `message` commands: throughput (closed loop) or latency at a fixed rate.
     Durable(durable::Args),
+    /// Cross-node delivery: one room, receivers and senders spread over one or more nodes.
+    Cluster(cluster::Args),
     /// Seeds a room with many messages straight into the database, then times history pages.
     History(history::Args),
 }
@@ -28,5 +31,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Durable(args) => durable::run(args).await,
         Scenario::History(args) => history::run(args).await,
+        Scenario::Cluster(args) => cluster::run(args).await,
     }
 }

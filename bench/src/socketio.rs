@@ -6,16 +6,17 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 pub struct Socket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
-/// What arrived: an acknowledgement (id, first argument) or an event (ignored by the callers).
+/// What arrived: an acknowledgement (id, first argument) or an event (its `[name, ...args]`
+/// JSON, left unparsed for callers that ignore events).
 pub enum Incoming {
     Ack(u64, Value),
-    Event,
+    Event(String),
 }
 
 impl Socket {
@@ -25,7 +26,10 @@ impl Socket {
             "{}/socket.io/?EIO=4&transport=websocket",
             base.replacen("http", "ws", 1)
         );
-        let (ws, _) = connect_async(url).await.context("websocket handshake")?;
+        // No Nagle delay: browsers and socket.io-client send each frame at once too.
+        let (ws, _) = connect_async_with_config(url, None, true)
+            .await
+            .context("websocket handshake")?;
         let mut socket = Self { ws };
         socket.send(format!("40{auth}")).await?;
         loop {
@@ -66,8 +70,8 @@ impl Socket {
                 };
                 return Ok(Incoming::Ack(id, first));
             }
-            if frame.starts_with("42") {
-                return Ok(Incoming::Event);
+            if let Some(event) = frame.strip_prefix("42") {
+                return Ok(Incoming::Event(event.to_owned()));
             }
         }
     }

@@ -11,6 +11,7 @@ use crate::config::ClusterConfig;
 use crate::presence::Counts;
 use anyhow::Context;
 use socketioxide::adapter::Emitter;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,8 +20,8 @@ pub type ClusterAdapter = socketioxide_redis::CustomRedisAdapter<Emitter, Link>;
 
 /// This process as a member of the cluster: its Redis link and the tasks that keep it there.
 pub struct Node {
-    pub id: String,
     pub link: Link,
+    config: ClusterConfig,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -47,13 +48,22 @@ impl Node {
         tracing::info!(node = %config.node_id, prefix = %config.prefix, "joined the cluster");
         Ok((
             Self {
-                id: config.node_id.clone(),
                 link,
+                config: config.clone(),
                 stop,
                 tasks,
             },
             registry,
         ))
+    }
+
+    /// The Socket.IO adapter's constructor: channels under the cluster's prefix, buffers sized
+    /// by configuration, over this node's link.
+    pub fn adapter(&self) -> RedisAdapterCtr<Link> {
+        let config = RedisAdapterConfig::new()
+            .with_prefix(self.config.prefix.clone())
+            .with_stream_buffer(self.config.buffer);
+        RedisAdapterCtr::new_with_driver(self.link.clone(), config)
     }
 
     /// Withdraws this node's users from presence and stops its tasks.

@@ -4,7 +4,10 @@ use super::{RoomRef, StoreError};
 use dashmap::DashMap;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
@@ -84,7 +87,7 @@ async fn connect_and_migrate(options: ConnectOptions) -> Result<DatabaseConnecti
     let mut attempt = 1;
     loop {
         let opened = match Database::connect(options.clone()).await {
-            Ok(db) => Migrator::up(&db, None).await.map(|()| db),
+            Ok(db) => migrate(&db).await.map(|()| db),
             Err(err) => Err(err),
         };
         match opened {
@@ -97,6 +100,23 @@ async fn connect_and_migrate(options: ConnectOptions) -> Result<DatabaseConnecti
         }
     }
 }
+
+/// Applies pending migrations. Cluster nodes often start together on a new database: on
+/// PostgreSQL they take turns under an advisory lock, held by a transaction for as long as the
+/// migrations run, so one node migrates and the others find the work done.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let turn = db.begin().await?;
+    turn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    Migrator::up(db, None).await?;
+    turn.commit().await
+}
+
+/// The advisory lock key of migrations: "chatoxi" in ASCII, as a number.
+const MIGRATION_LOCK: i64 = 0x63_6861_746f_7869;
 
 fn sqlite_durability(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
