@@ -3,6 +3,7 @@
 
 use crate::chat::User;
 use crate::cluster::Registry;
+use crate::telemetry::names;
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,6 +37,21 @@ impl Counts {
     }
 }
 
+/// One connected socket in the counts (and in the `chatoxide_connections` gauge). Dropping it takes the socket out, so a socket is counted
+/// exactly as long as it lives, whichever way it ends: also one that socketioxide drops after
+/// the handshake without a disconnect event (its `connect` packet could not be sent).
+pub struct Connection {
+    presence: Presence,
+    user_id: String,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.presence.disconnected(&self.user_id);
+        metrics::gauge!(names::CONNECTIONS).decrement(1.0);
+    }
+}
+
 /// Presence as the commands see it. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Presence {
@@ -57,14 +73,24 @@ impl Presence {
         }
     }
 
-    pub fn connected(&self, user_id: &str) {
+    /// Counts one more socket of `user_id` for as long as the returned value lives.
+    pub fn connect(&self, user_id: &str) -> Connection {
+        self.connected(user_id);
+        metrics::gauge!(names::CONNECTIONS).increment(1.0);
+        Connection {
+            presence: self.clone(),
+            user_id: user_id.to_owned(),
+        }
+    }
+
+    fn connected(&self, user_id: &str) {
         self.counts.add(user_id);
         if let Some(cluster) = &self.cluster {
             cluster.changed(user_id);
         }
     }
 
-    pub fn disconnected(&self, user_id: &str) {
+    fn disconnected(&self, user_id: &str) {
         self.counts.remove(user_id);
         if let Some(cluster) = &self.cluster {
             cluster.changed(user_id);
@@ -98,11 +124,11 @@ mod tests {
     #[test]
     fn a_user_is_online_until_the_last_socket_leaves() {
         let presence = Presence::default();
-        presence.connected("alice");
-        presence.connected("alice");
-        presence.disconnected("alice");
+        let first = presence.connect("alice");
+        let second = presence.connect("alice");
+        drop(first);
         assert_eq!(presence.counts().get("alice"), Some(1));
-        presence.disconnected("alice");
+        drop(second);
         assert_eq!(presence.counts().get("alice"), None);
         presence.disconnected("alice");
         assert_eq!(presence.counts().get("alice"), None);

@@ -7,6 +7,7 @@ use super::{messages, rooms, signals};
 use crate::chat::{ChatError, User};
 use crate::cluster::ClusterAdapter;
 use crate::identity::Credentials;
+use crate::presence::Connection;
 use crate::state::AppState;
 use crate::telemetry::names;
 use serde_json::Value;
@@ -16,6 +17,7 @@ use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use std::fmt;
+use std::sync::Arc;
 
 /// Serves the chat on namespace `/` of a single-node `io`.
 pub fn attach(io: &SocketIo<LocalAdapter>) {
@@ -62,10 +64,12 @@ async fn handshake<A: Adapter>(
         tracing::debug!(sid = %socket.id, code = %e.code, reason = %e.message, "handshake refused");
         Refused(e)
     })?;
-    app.presence.connected(&user.id);
+    // Shared, so that the clones `extensions.get` hands out do not count as connections.
+    socket
+        .extensions
+        .insert(Arc::new(app.presence.connect(&user.id)));
     socket.extensions.insert(user);
     wire(&socket);
-    metrics::gauge!(names::CONNECTIONS).increment(1.0);
     metrics::counter!(names::CONNECTS).increment(1);
     Ok(())
 }
@@ -114,16 +118,12 @@ async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
     );
 }
 
-async fn on_disconnect<A: Adapter>(
-    socket: SocketRef<A>,
-    reason: DisconnectReason,
-    State(app): State<AppState>,
-) {
+async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
+    // Out of presence now rather than when the last handle on the socket goes.
+    socket.extensions.remove::<Arc<Connection>>();
     if let Some(user) = socket.extensions.get::<User>() {
-        app.presence.disconnected(&user.id);
         tracing::debug!(sid = %socket.id, user = %user.id, ?reason, "disconnected");
     }
-    metrics::gauge!(names::CONNECTIONS).decrement(1.0);
     metrics::counter!(names::DISCONNECTS, "reason" => format!("{reason:?}")).increment(1);
 }
 
