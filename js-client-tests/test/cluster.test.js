@@ -287,3 +287,37 @@ describe("Redis cut off and back", { skip }, () => {
     }
   });
 });
+
+describe("two clusters on one Redis, under two prefixes", { skip }, () => {
+  let first;
+  let second;
+  before(async () => {
+    [first, second] = await Promise.all([startCluster(1), startCluster(1)]);
+  });
+  after(async () => {
+    await first?.close();
+    await second?.close();
+  });
+
+  test("share nothing: not events, not presence", async () => {
+    assert.notEqual(first.prefix, second.prefix);
+    const room = unique("same-name");
+    const [alice, bob, carol] = [unique("alice"), unique("bob"), unique("carol")];
+    const a = await connectAs(first.nodes[0], alice);
+    const witness = await connectAs(first.nodes[0], carol);
+    const b = await connectAs(second.nodes[0], bob);
+    try {
+      for (const s of [a, witness]) await ok(s, "join", { room });
+      await ok(b, "join", { room });
+      const seen = record(b, "message");
+      const arrived = next(witness, "message", (m) => m.text === "only here");
+      await ok(a, "message", { room, text: "only here" });
+      await arrived;
+      // b's own command answers after anything its node had for it.
+      assert.deepEqual(await presence(b, room), [bob]);
+      assert.deepEqual(seen, []);
+    } finally {
+      closeAll(a, witness, b);
+    }
+  });
+});
