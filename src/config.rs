@@ -305,8 +305,8 @@ fn cluster_config(s: &Settings) -> anyhow::Result<Option<ClusterConfig>> {
     );
     let presence_ttl = Duration::from_millis(s.presence_ttl_ms.unwrap_or(15_000));
     anyhow::ensure!(
-        (Duration::from_millis(300)..=Duration::from_secs(3600)).contains(&presence_ttl),
-        "presence_ttl_ms must be 300 to 3600000"
+        (Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&presence_ttl),
+        "presence_ttl_ms must be 3000 to 3600000"
     );
     let buffer = s.redis_buffer.unwrap_or(65_536);
     anyhow::ensure!(
@@ -440,7 +440,7 @@ mod tests {
             Config::resolve(s, Settings::default()).map(|c| c.cluster.is_some())
         };
         assert!(with(|s| s.redis_prefix = Some("a#b".into())).is_err());
-        assert!(with(|s| s.presence_ttl_ms = Some(10)).is_err());
+        assert!(with(|s| s.presence_ttl_ms = Some(2999)).is_err());
         assert!(with(|s| s.redis_buffer = Some(0)).is_err());
         assert!(with(|s| s.node_id = Some("a:b".into())).is_err());
         assert!(with(|s| s.redis_url = Some(String::new())).is_ok_and(|c| !c));

@@ -8,6 +8,7 @@
 
 use crate::telemetry::names;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::{TcpSettings, socket2};
 use redis::{AsyncCommands, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use std::collections::HashMap;
@@ -20,11 +21,20 @@ use tokio_util::sync::CancellationToken;
 /// How often the link checks that Redis answers, and how long it waits for an answer.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest a broadcast waits for Redis before it is delivered on this node only: a
+/// `PUBLISH` to a healthy Redis takes well under a millisecond.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
+/// Data Redis has not acknowledged after this long kills the connection (TCP_USER_TIMEOUT),
+/// so a dead host or a partition is noticed, and reconnected around, in seconds rather than
+/// after the kernel's retransmissions give up (about 15 minutes).
+const DEAD_PEER: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("Redis is out of reach")]
     Down,
+    #[error("Redis did not answer in time")]
+    Timeout,
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
@@ -47,26 +57,35 @@ impl Link {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(redis))?;
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(DEAD_PEER)
+            .with_interval(Duration::from_secs(1));
+        let tcp = TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(keepalive)
+            .set_user_timeout(DEAD_PEER);
+        let client = redis::Client::open(info.set_redis_settings(redis).set_tcp_settings(tcp))?;
         let handlers: Handlers = Arc::default();
-        let routes = handlers.clone();
+        let up = Arc::new(AtomicBool::new(true));
+        let (routes, lost) = (handlers.clone(), up.clone());
         let config = ConnectionManagerConfig::new()
             .set_push_sender(move |push: PushInfo| {
+                if push.kind == redis::PushKind::Disconnection {
+                    // Down at once: broadcasts stop waiting on Redis until a probe answers.
+                    flip(&lost, false);
+                    return Ok(());
+                }
                 route(push, &routes);
                 Ok::<(), std::convert::Infallible>(())
             })
             .set_automatic_resubscription()
             .set_connection_timeout(Some(PROBE_TIMEOUT))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(PROBE_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config).await?;
         metrics::gauge!(names::REDIS_UP).set(1.0);
-        Ok(Self {
-            conn,
-            handlers,
-            up: Arc::new(AtomicBool::new(true)),
-        })
+        Ok(Self { conn, handlers, up })
     }
 
     /// Whether Redis answered the last probe and every call since.
@@ -83,11 +102,21 @@ impl Link {
         }
     }
 
-    /// Records the outcome of a call: a failure marks Redis down until the next good probe.
+    /// Records the outcome of a call. A lost or silent connection marks Redis down until the
+    /// next good probe; an error Redis answered with (OOM, NOPERM, a wrong type) does not: the
+    /// connection still carries everything else.
     pub fn observe<T>(&self, op: &'static str, res: redis::RedisResult<T>) -> Result<T, LinkError> {
         res.map_err(|err| {
             metrics::counter!(names::REDIS_ERRORS, "op" => op).increment(1);
-            self.mark(false);
+            if err.is_io_error()
+                || err.is_timeout()
+                || err.is_connection_dropped()
+                || err.is_connection_refusal()
+            {
+                self.mark(false);
+            } else {
+                tracing::warn!(error = %err, op, "Redis refused a command");
+            }
             LinkError::Redis(err)
         })
     }
@@ -118,16 +147,20 @@ impl Link {
     }
 
     fn mark(&self, up: bool) {
-        if self.up.swap(up, Ordering::Relaxed) != up {
-            metrics::gauge!(names::REDIS_UP).set(if up { 1.0 } else { 0.0 });
-            if up {
-                tracing::info!("Redis answers again: cluster fan-out and presence resume");
-            } else {
-                tracing::warn!(
-                    "Redis is out of reach: serving this node's sockets only until it returns"
-                );
-            }
-        }
+        flip(&self.up, up);
+    }
+}
+
+/// Sets whether Redis is up; a change is logged and exported once.
+fn flip(state: &AtomicBool, up: bool) {
+    if state.swap(up, Ordering::Relaxed) == up {
+        return;
+    }
+    metrics::gauge!(names::REDIS_UP).set(if up { 1.0 } else { 0.0 });
+    if up {
+        tracing::info!("Redis answers again: cluster fan-out and presence resume");
+    } else {
+        tracing::warn!("Redis is out of reach: serving this node's sockets only until it returns");
     }
 }
 
@@ -168,7 +201,12 @@ impl Driver for Link {
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
         let mut conn = self.commands()?;
-        let res = conn.publish::<_, _, redis::Value>(chan, val).await;
+        let publish = conn.publish::<_, _, redis::Value>(chan, val);
+        let Ok(res) = tokio::time::timeout(PUBLISH_TIMEOUT, publish).await else {
+            metrics::counter!(names::REDIS_ERRORS, "op" => "publish").increment(1);
+            self.mark(false);
+            return Err(LinkError::Timeout);
+        };
         self.observe("publish", res)?;
         metrics::counter!(names::REDIS_PUBLISHED).increment(1);
         Ok(())

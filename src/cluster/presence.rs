@@ -31,7 +31,9 @@ local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local lapsed = (not lease) or tonumber(lease) < now
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ttl * 2)
-redis.call('PEXPIRE', KEYS[1], ttl * 2)
+if redis.call('PTTL', KEYS[1]) < ttl * 2 then
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
 for _, node in ipairs(dead) do
   redis.call('DEL', ARGV[3] .. node .. ':users')
@@ -214,6 +216,8 @@ impl Keeper {
                 None => pipe.hdel(&self.keys.own, user).ignore(),
             };
         }
+        // The hash may have been created just now: it must not outlive the cluster.
+        pipe.pexpire(&self.keys.own, self.hash_ttl()).ignore();
         let res = pipe.query_async::<()>(&mut conn).await;
         self.link.observe("presence", res)
     }
@@ -227,12 +231,16 @@ impl Keeper {
         for chunk in snapshot.chunks(CHUNK) {
             pipe.hset_multiple(&self.keys.own, chunk).ignore();
         }
-        let ttl = i64::try_from(self.ttl.as_millis() * 2).unwrap_or(i64::MAX);
-        pipe.pexpire(&self.keys.own, ttl).ignore();
+        pipe.pexpire(&self.keys.own, self.hash_ttl()).ignore();
         let res = pipe.query_async::<()>(&mut conn).await;
         self.link.observe("presence", res)?;
         tracing::debug!(users = snapshot.len(), "presence rewritten in Redis");
         Ok(())
+    }
+
+    /// Milliseconds a node's hash outlives its last write: two leases.
+    fn hash_ttl(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis() * 2).unwrap_or(i64::MAX)
     }
 
     async fn withdraw(&self) {
