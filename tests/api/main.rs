@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chat;
+mod cluster;
 mod http;
 mod lifecycle;
 mod support;
