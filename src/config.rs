@@ -63,6 +63,19 @@ pub struct Settings {
     /// RS256 public key, as PEM text or a path to a PEM file: set, the server runs in token mode.
     #[arg(long, env = "JWT_PUBLIC_KEY", hide_env_values = true)]
     pub jwt_public_key: Option<String>,
+    /// Seconds of clock difference forgiven when checking a token's `exp` and `nbf` [default: 5].
+    #[arg(long, env = "JWT_LEEWAY_SECS")]
+    pub jwt_leeway_secs: Option<u64>,
+    /// Set: a token's `iss` must be this.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Set: a token's `aud` must include this.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Whether a socket is disconnected when its token expires (after an `error` event with
+    /// code `unauthorized`); false lets a session outlive its token [default: true].
+    #[arg(long, env = "CHATOXIDE_END_SESSION_ON_EXPIRY")]
+    pub end_session_on_expiry: Option<bool>,
     /// Bearer key of the HTTP message routes; unset, publishing over HTTP answers 403.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -134,6 +147,26 @@ pub struct ClusterConfig {
     pub node_id: String,
 }
 
+/// The checks a token passes beyond its signature, and what its expiry does to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRules {
+    pub leeway_secs: u64,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub end_session_on_expiry: bool,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        Self {
+            leeway_secs: 5,
+            issuer: None,
+            audience: None,
+            end_session_on_expiry: true,
+        }
+    }
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -144,6 +177,8 @@ pub struct Config {
     /// Set: this process is a node of the cluster on that Redis.
     pub cluster: Option<ClusterConfig>,
     pub auth: AuthMode,
+    /// How tokens are checked beyond their signature (token mode only).
+    pub token: TokenRules,
     pub api_key: Option<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -178,6 +213,15 @@ impl Config {
         let s = first.over(file);
         let writer = writer_config(&s)?;
         let cluster = cluster_config(&s)?;
+        let token = TokenRules {
+            leeway_secs: s
+                .jwt_leeway_secs
+                .unwrap_or(TokenRules::default().leeway_secs),
+            issuer: s.jwt_issuer.clone().filter(|i| !i.is_empty()),
+            audience: s.jwt_audience.clone().filter(|a| !a.is_empty()),
+            end_session_on_expiry: s.end_session_on_expiry.unwrap_or(true),
+        };
+        anyhow::ensure!(token.leeway_secs <= 300, "jwt_leeway_secs must be 0 to 300");
         let auth = match (s.jwt_secret, s.jwt_public_key) {
             (Some(_), Some(_)) => anyhow::bail!("set JWT_SECRET or JWT_PUBLIC_KEY, not both"),
             (Some(secret), None) if secret.is_empty() => anyhow::bail!("JWT_SECRET is empty"),
@@ -198,6 +242,7 @@ impl Config {
                 .database_url
                 .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
             cluster,
+            token,
             auth,
             api_key: s.api_key.filter(|k| !k.is_empty()),
             log_filter: s.log_filter.unwrap_or_else(|| "info".to_owned()),
@@ -274,6 +319,10 @@ impl Settings {
             node_id: self.node_id.or(lower.node_id),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
+            jwt_leeway_secs: self.jwt_leeway_secs.or(lower.jwt_leeway_secs),
+            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            end_session_on_expiry: self.end_session_on_expiry.or(lower.end_session_on_expiry),
             api_key: self.api_key.or(lower.api_key),
             log_filter: self.log_filter.or(lower.log_filter),
             log_format: self.log_format.or(lower.log_format),

@@ -1,11 +1,12 @@
 //! Who a socket is: open mode believes `username`; token mode verifies a JWT (HS256 or RS256).
 
-use crate::chat::{ChatError, ErrorCode, User, UserId, UserName};
-use crate::config::AuthMode;
+use crate::chat::{ChatError, ErrorCode, Grant, RoomPatterns, User, UserId, UserName};
+use crate::config::{AuthMode, TokenRules};
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The identity fields of a handshake, from the `auth` payload or, for clients that cannot send
 /// one (socket.io-client 2.x), from the query string.
@@ -45,17 +46,30 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The claims chatoxide reads from a token.
+/// The claims chatoxide reads from a token (`exp`, `nbf`, `iss` and `aud` are checked by the
+/// validation before these are looked at).
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
     name: Option<String>,
+    exp: Option<u64>,
+    /// Room patterns the user may join; absent: every room.
+    rooms: Option<Vec<String>>,
+}
+
+/// Who a socket is, and what its credentials allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user: User,
+    pub grant: Grant,
 }
 
 /// Turns credentials into a user, as the configured mode says.
 #[derive(Clone)]
 pub struct Authenticator {
     mode: Mode,
+    /// Added to a token's lifetime before its session ends; `None`: sessions outlive tokens.
+    expiry_grace: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -66,15 +80,26 @@ enum Mode {
 
 impl Authenticator {
     /// Fails at start on a key that cannot be parsed, rather than on every handshake.
-    pub fn new(mode: &AuthMode) -> anyhow::Result<Self> {
+    pub fn new(mode: &AuthMode, rules: &TokenRules) -> anyhow::Result<Self> {
         let token = |key, alg| {
             let mut validation = Validation::new(alg);
-            validation.set_required_spec_claims(&["sub"]);
+            // A configured issuer or audience must be present, not just right when present.
+            let mut required = vec!["sub"];
+            required.extend(rules.issuer.as_ref().map(|_| "iss"));
+            required.extend(rules.audience.as_ref().map(|_| "aud"));
+            validation.set_required_spec_claims(&required);
             validation.validate_exp = true;
-            // No audience is configured, so an `aud` claim (most providers set one) is not
-            // checked rather than refused.
-            validation.validate_aud = false;
-            validation.leeway = 0;
+            validation.validate_nbf = true;
+            validation.leeway = rules.leeway_secs;
+            if let Some(issuer) = &rules.issuer {
+                validation.set_issuer(&[issuer]);
+            }
+            match &rules.audience {
+                Some(audience) => validation.set_audience(&[audience]),
+                // No audience configured: an `aud` claim (most providers set one) is not
+                // checked rather than refused.
+                None => validation.validate_aud = false,
+            }
             Mode::Token(Box::new((key, validation)))
         };
         let mode = match mode {
@@ -89,14 +114,25 @@ impl Authenticator {
                 token(key, Algorithm::RS256)
             }
         };
-        Ok(Self { mode })
+        let expiry_grace = rules
+            .end_session_on_expiry
+            .then(|| Duration::from_secs(rules.leeway_secs));
+        Ok(Self { mode, expiry_grace })
     }
 
-    pub fn authenticate(&self, credentials: Credentials) -> Result<User, ChatError> {
+    pub fn authenticate(&self, credentials: Credentials) -> Result<Identity, ChatError> {
         match &self.mode {
-            Mode::Open => open(credentials.username),
+            Mode::Open => Ok(Identity {
+                user: open(credentials.username)?,
+                grant: Grant::default(),
+            }),
             Mode::Token(token) => verify(credentials.token, &token.0, &token.1),
         }
+    }
+
+    /// How long a session with `grant` may last, if its token's expiry ends it.
+    pub fn session_limit(&self, grant: &Grant) -> Option<Duration> {
+        Some(grant.remaining()? + self.expiry_grace?)
     }
 }
 
@@ -116,7 +152,7 @@ fn verify(
     token: Option<String>,
     key: &DecodingKey,
     validation: &Validation,
-) -> Result<User, ChatError> {
+) -> Result<Identity, ChatError> {
     let unauthorized = |why: &str| ChatError::new(ErrorCode::Unauthorized, why);
     let token = token.ok_or_else(|| unauthorized("a token is required"))?;
     let claims = decode::<Claims>(&token, key, validation)
@@ -129,7 +165,19 @@ fn verify(
         .map_err(|_| unauthorized("the token's sub is not a valid user id"))?;
     let name = UserName::parse(claims.name.as_deref().unwrap_or(&claims.sub))
         .map_err(|_| unauthorized("the token's name is not a valid name"))?;
-    Ok(User::new(id, name))
+    let rooms = claims
+        .rooms
+        .as_deref()
+        .map(RoomPatterns::parse)
+        .transpose()
+        .map_err(|why| unauthorized(&why))?;
+    Ok(Identity {
+        user: User::new(id, name),
+        grant: Grant {
+            rooms,
+            expires_at: claims.exp.and_then(Grant::expiring_at),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -160,16 +208,20 @@ mod tests {
 
     #[test]
     fn open_mode_names_guests() {
-        let auth = Authenticator::new(&AuthMode::Open).ok();
+        let auth = Authenticator::new(&AuthMode::Open, &TokenRules::default()).ok();
         let user = auth.map(|a| a.authenticate(Credentials::default()));
         assert!(
-            matches!(user, Some(Ok(u)) if u.id.starts_with("guest-") && u.id == u.name && u.id.len() == 14)
+            matches!(user, Some(Ok(Identity { user: u, grant })) if u.id.starts_with("guest-") && u.id == u.name && u.id.len() == 14 && grant == Grant::default())
         );
     }
 
     #[test]
     fn token_mode_needs_a_good_token() {
-        let auth = Authenticator::new(&AuthMode::Hs256Secret("s3cret".into())).ok();
+        let auth = Authenticator::new(
+            &AuthMode::Hs256Secret("s3cret".into()),
+            &TokenRules::default(),
+        )
+        .ok();
         let code = |token: Option<&str>| {
             auth.as_ref().map(|a| {
                 a.authenticate(Credentials {
@@ -181,5 +233,56 @@ mod tests {
         };
         assert_eq!(code(None), Some(Err(ErrorCode::Unauthorized)));
         assert_eq!(code(Some("not.a.jwt")), Some(Err(ErrorCode::Unauthorized)));
+    }
+
+    fn signed(claims: &Value) -> Option<String> {
+        let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).ok()
+    }
+
+    #[test]
+    fn the_rooms_claim_and_exp_make_the_grant() {
+        let rules = TokenRules {
+            leeway_secs: 7,
+            ..TokenRules::default()
+        };
+        let auth = Authenticator::new(&AuthMode::Hs256Secret("s3cret".into()), &rules).ok();
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let token = signed(&json!({"sub": "alice", "exp": exp, "rooms": ["team-*"]}));
+        let identity = auth.as_ref().and_then(|a| {
+            a.authenticate(Credentials {
+                username: None,
+                token,
+            })
+            .ok()
+        });
+        let grant = identity.map(|i| i.grant);
+        assert!(
+            grant
+                .as_ref()
+                .is_some_and(|g| g.allows("team-a") && !g.allows("general"))
+        );
+        let limit = grant.and_then(|g| auth.and_then(|a| a.session_limit(&g)));
+        // About 60 s of token and 7 s of leeway.
+        assert!(limit.is_some_and(|l| l > Duration::from_secs(60) && l <= Duration::from_secs(67)));
+    }
+
+    #[test]
+    fn a_token_from_the_future_is_refused() {
+        let auth = Authenticator::new(
+            &AuthMode::Hs256Secret("s3cret".into()),
+            &TokenRules::default(),
+        )
+        .ok();
+        let nbf = chrono::Utc::now().timestamp() + 60;
+        let token = signed(&json!({"sub": "alice", "nbf": nbf, "exp": nbf + 60}));
+        let code = auth.map(|a| {
+            a.authenticate(Credentials {
+                username: None,
+                token,
+            })
+            .map_err(|e| e.code)
+        });
+        assert_eq!(code.map(|r| r.err()), Some(Some(ErrorCode::Unauthorized)));
     }
 }

@@ -41,7 +41,7 @@ impl App {
         let store = Store::open(&config.database_url)
             .await
             .context("opening the database")?;
-        let auth = Authenticator::new(&config.auth)?;
+        let auth = Authenticator::new(&config.auth, &config.token)?;
         let (writer, writer_task) = Writer::start(store.clone(), config.writer);
         // Past the writer's own bound on a sender's wait, with room to answer.
         let deadline =

@@ -2,6 +2,7 @@
 //! do what. Input becomes one of these types once, at the edge; nothing here does I/O.
 
 mod error;
+mod grant;
 mod history;
 mod message;
 mod message_id;
@@ -11,6 +12,7 @@ mod text;
 mod user;
 
 pub use error::{ChatError, ErrorCode};
+pub use grant::{Grant, RoomPatterns};
 pub use history::{HistoryPage, HistoryQuery, MISSED_LIMIT};
 pub use message::Message;
 pub use message_id::MessageId;

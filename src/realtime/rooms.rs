@@ -4,7 +4,7 @@
 use super::delivery::{self, Move};
 use super::protocol::{self, Joined, Left, Membership, Online, command, decode, event};
 use super::reply::Reply;
-use super::session::user_of;
+use super::session::{grant_of, user_of};
 use crate::chat::{ChatError, HistoryQuery, MessageId, RoomName, User};
 use crate::state::AppState;
 use crate::store::RoomRef;
@@ -33,6 +33,7 @@ async fn run_join<A: Adapter>(
     let cmd: protocol::Join = decode(arg)?;
     let user = user_of(socket)?;
     let name = RoomName::parse(&cmd.room)?;
+    grant_of(socket)?.ensure_room(&name)?;
     let since = cmd.since.as_deref().map(MessageId::parse).transpose()?;
     if let Some(since) = since {
         // Checked before joining: a join that answers an error must not have happened.
@@ -120,7 +121,8 @@ async fn run_presence<A: Adapter>(
     })
 }
 
-/// The room, if `user` is a member of it; `forbidden` otherwise.
+/// The room, if `user` is a member of it and the socket's token allows it; `forbidden`
+/// otherwise.
 ///
 /// A socket is in the Socket.IO rooms of its user's memberships (joined after the membership
 /// commits, left after it is deleted), so that answers without a database trip; the database
@@ -131,6 +133,7 @@ pub(super) async fn member_room<A: Adapter>(
     room: &RoomName,
     user: &User,
 ) -> Result<RoomRef, ChatError> {
+    grant_of(socket)?.ensure_room(room)?;
     if socket.rooms().iter().any(|r| r == room.as_str())
         && let Some(known) = app.store.room(room).await?
     {

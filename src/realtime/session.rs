@@ -1,12 +1,12 @@
 //! A socket's life: the handshake decides who it is and puts it in its rooms; connect wires the
 //! commands; disconnect updates presence.
 
-use super::protocol::command;
+use super::protocol::{command, event};
 use super::reply::Reply;
 use super::{messages, rooms, signals};
-use crate::chat::{ChatError, User};
+use crate::chat::{ChatError, ErrorCode, Grant, User};
 use crate::cluster::ClusterAdapter;
-use crate::identity::Credentials;
+use crate::identity::{Credentials, Identity};
 use crate::presence::Connection;
 use crate::state::AppState;
 use crate::telemetry::names;
@@ -18,6 +18,8 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::AbortHandle;
 
 /// Serves the chat on namespace `/` of a single-node `io`.
 pub fn attach(io: &SocketIo<LocalAdapter>) {
@@ -59,7 +61,7 @@ async fn handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let user = admit(&socket, auth, &app).await.map_err(|e| {
+    let Identity { user, grant } = admit(&socket, auth, &app).await.map_err(|e| {
         metrics::counter!(names::HANDSHAKE_REJECTIONS, "code" => e.code.as_str()).increment(1);
         tracing::debug!(sid = %socket.id, code = %e.code, reason = %e.message, "handshake refused");
         Refused(e)
@@ -68,7 +70,11 @@ async fn handshake<A: Adapter>(
     socket
         .extensions
         .insert(Arc::new(app.presence.connect(&user.id)));
+    if let Some(limit) = app.auth.session_limit(&grant) {
+        socket.extensions.insert(end_at_expiry(&socket, limit));
+    }
     socket.extensions.insert(user);
+    socket.extensions.insert(grant);
     wire(&socket);
     metrics::counter!(names::CONNECTS).increment(1);
     Ok(())
@@ -78,18 +84,46 @@ async fn admit<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Result<Value, impl fmt::Display>,
     app: &AppState,
-) -> Result<User, ChatError> {
+) -> Result<Identity, ChatError> {
     app.ensure_serving()?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
     let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
-    let user = app.auth.authenticate(credentials)?;
+    let identity = app.auth.authenticate(credentials)?;
     // The personal room first: a join made on another tab while the memberships are read
     // reaches this socket through it.
-    socket.join(user.personal_room());
-    let rooms = app.store.rooms_of(&user.id).await?;
+    socket.join(identity.user.personal_room());
+    let mut rooms = app.store.rooms_of(&identity.user.id).await?;
+    // Memberships this token does not allow stay stored, unused by this socket.
+    rooms.retain(|room| identity.grant.allows(room));
     socket.join(rooms);
-    Ok(user)
+    Ok(identity)
 }
+
+/// Ends the session when its token expires: an `error` event (`unauthorized`), then the
+/// disconnect. Aborted when the socket goes first.
+fn end_at_expiry<A: Adapter>(socket: &SocketRef<A>, after: Duration) -> SessionTimer {
+    let socket = socket.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let expired = ChatError::new(
+            ErrorCode::Unauthorized,
+            "the token has expired: reconnect with a new one",
+        );
+        if let Err(err) = socket.emit(event::ERROR, &expired) {
+            tracing::debug!(sid = %socket.id, error = %err, "could not tell the socket its token expired");
+        }
+        let sid = socket.id;
+        tracing::debug!(%sid, "token expired: disconnecting");
+        if let Err(err) = socket.disconnect() {
+            tracing::debug!(%sid, error = %err, "disconnecting an expired session");
+        }
+    });
+    SessionTimer(timer.abort_handle())
+}
+
+/// The task that ends a session at its token's expiry.
+#[derive(Clone)]
+struct SessionTimer(AbortHandle);
 
 fn wire<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(command::JOIN, rooms::join::<A>);
@@ -121,10 +155,21 @@ async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
 async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
     // Out of presence now rather than when the last handle on the socket goes.
     socket.extensions.remove::<Arc<Connection>>();
+    if let Some(SessionTimer(timer)) = socket.extensions.remove::<SessionTimer>() {
+        timer.abort();
+    }
     if let Some(user) = socket.extensions.get::<User>() {
         tracing::debug!(sid = %socket.id, user = %user.id, ?reason, "disconnected");
     }
     metrics::counter!(names::DISCONNECTS, "reason" => format!("{reason:?}")).increment(1);
+}
+
+/// What the handshake's credentials allow this socket.
+pub(super) fn grant_of<A: Adapter>(socket: &SocketRef<A>) -> Result<Grant, ChatError> {
+    socket
+        .extensions
+        .get::<Grant>()
+        .ok_or_else(|| ChatError::new(ErrorCode::Unauthorized, "this socket has no identity"))
 }
 
 /// The identity the handshake gave this socket.

@@ -1,0 +1,130 @@
+// Token claims beyond the signature: iss, aud, nbf and exp with a leeway, the rooms claim, and
+// sessions that end when their token expires.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import jwt from "jsonwebtoken";
+import { startServer } from "../harness/server.js";
+import { connect, refusal, ok, next, unique, closeAll, command } from "../harness/client.js";
+
+const secret = "tokens-secret-" + unique("s");
+const ISSUER = "https://auth.example.test/";
+const AUDIENCE = "chat";
+const LEEWAY = 2;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A token for `sub`, valid for 5 minutes, from the right issuer for the right audience. */
+const sign = (claims) =>
+  jwt.sign({ iss: ISSUER, aud: AUDIENCE, exp: now() + 300, ...claims }, secret, { algorithm: "HS256" });
+
+describe("token checks: iss, aud, nbf, exp with leeway, rooms", () => {
+  let server;
+  before(
+    async () =>
+      (server = await startServer({
+        env: { JWT_SECRET: secret, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_LEEWAY_SECS: String(LEEWAY) },
+      })),
+  );
+  after(() => server.close());
+
+  test("the right issuer and audience are accepted", async () => {
+    const socket = await connect(server, { token: sign({ sub: unique("u") }) });
+    socket.close();
+  });
+
+  const refused = [
+    ["from another issuer", () => sign({ sub: "x", iss: "https://evil.example/" })],
+    ["for another audience", () => sign({ sub: "x", aud: "billing" })],
+    ["without an audience", () => jwt.sign({ sub: "x", iss: ISSUER, exp: now() + 300 }, secret)],
+    ["without an issuer", () => jwt.sign({ sub: "x", aud: AUDIENCE, exp: now() + 300 }, secret)],
+    ["not valid yet (nbf past the leeway)", () => sign({ sub: "x", nbf: now() + 60 })],
+    ["expired past the leeway", () => sign({ sub: "x", exp: now() - LEEWAY - 30 })],
+    ["with a malformed rooms claim", () => sign({ sub: "x", rooms: ["team red"] })],
+  ];
+  for (const [why, token] of refused) {
+    test(`a token ${why} is refused with unauthorized`, async () => {
+      assert.equal((await refusal(server, { token: token() })).message, "unauthorized");
+    });
+  }
+
+  test("a clock a second off either way is forgiven (leeway)", async () => {
+    const early = await connect(server, { token: sign({ sub: unique("u"), nbf: now() + 1 }) });
+    early.close();
+  });
+
+  test("the rooms claim limits joins to its patterns", async () => {
+    const socket = await connect(server, { token: sign({ sub: unique("u"), rooms: ["lobby", "team-*"] }) });
+    try {
+      await ok(socket, "join", { room: "lobby" });
+      await ok(socket, "join", { room: unique("team") });
+      const reply = await command(socket, "join", { room: unique("random") });
+      assert.equal(reply.ok, false);
+      assert.equal(reply.error.code, "forbidden");
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("a membership the current token does not allow is not used", async () => {
+    const sub = unique("u");
+    const secretRoom = unique("secret");
+    const other = await connect(server, { token: sign({ sub: unique("o") }) });
+    let wide = await connect(server, { token: sign({ sub }) });
+    let narrow;
+    try {
+      await ok(wide, "join", { room: secretRoom });
+      await ok(other, "join", { room: secretRoom });
+      wide.close();
+
+      narrow = await connect(server, { token: sign({ sub, rooms: ["team-*"] }) });
+      const refusedSend = await command(narrow, "message", { room: secretRoom, text: "hi" });
+      assert.equal(refusedSend.error?.code, "forbidden");
+      const refusedHistory = await command(narrow, "history", { room: secretRoom });
+      assert.equal(refusedHistory.error?.code, "forbidden");
+      narrow.close();
+
+      // The membership is still stored: a token that allows the room finds it again.
+      wide = await connect(server, { token: sign({ sub }) });
+      const live = next(wide, "message");
+      const { message } = await ok(other, "message", { room: secretRoom, text: "welcome back" });
+      assert.deepEqual(await live, message);
+    } finally {
+      closeAll(other, wide, narrow);
+    }
+  });
+
+  test("a session ends when its token expires: an error event, then the disconnect", async () => {
+    const socket = await connect(server, { token: sign({ sub: unique("u"), exp: now() + 1 }) });
+    try {
+      const error = next(socket, "error", () => true, (1 + LEEWAY + 5) * 1000);
+      const gone = new Promise((resolve) => socket.once("disconnect", resolve));
+      assert.equal((await error).code, "unauthorized");
+      assert.equal(await gone, "io server disconnect");
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+describe("sessions that outlive their tokens (CHATOXIDE_END_SESSION_ON_EXPIRY=false)", () => {
+  let server;
+  before(
+    async () =>
+      (server = await startServer({
+        env: { JWT_SECRET: secret, JWT_LEEWAY_SECS: "0", CHATOXIDE_END_SESSION_ON_EXPIRY: "false" },
+      })),
+  );
+  after(() => server.close());
+
+  test("the socket stays connected and served past the token's exp", async () => {
+    const socket = await connect(server, {
+      token: jwt.sign({ sub: unique("u"), exp: now() + 1 }, secret),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(socket.connected, true);
+      await ok(socket, "join", { room: unique("still") });
+    } finally {
+      socket.close();
+    }
+  });
+});
