@@ -10,7 +10,8 @@
 #                                 load on 1 node, at stepped rates (RATES, default "200 500 1000")
 #
 # Runs are interleaved (A B C A B C ...); the server is pinned to core 0, the load tool to core 1.
-# Each run gets a fresh database. Results: one JSON line per run in bench/results/, then the
+# Each run gets a fresh database. chatoxide runs with its rate limits off (the baseline has none,
+# and one load user sends far more than a person). Results: one JSON line per run in bench/results/, then the
 # medians and the ratios to Node. Settings: SECONDS_PER_RUN (10), RATE (5000 msgs/s),
 # PG (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
@@ -76,7 +77,7 @@ start() {
   if [ "$1" = node-postgres ]; then
     DATABASE_URL=$db PORT=$port taskset -c 0 node bench/node-baseline/durable.js >"$dir/server.log" 2>&1 &
   else
-    RUST_LOG=warn DATABASE_URL=$db PORT=$port HOST=127.0.0.1 taskset -c 0 target/release/chatoxide >"$dir/server.log" 2>&1 &
+    RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db PORT=$port HOST=127.0.0.1 taskset -c 0 target/release/chatoxide >"$dir/server.log" 2>&1 &
   fi
   server_pids=$!
   wait_ready
@@ -90,7 +91,7 @@ start_cluster() {
   local prefix="bench-$$-$RANDOM" i
   urls=
   for i in $(seq 0 $(($1 - 1))); do
-    RUST_LOG=warn DATABASE_URL=$db REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX=$prefix \
+    RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX=$prefix \
       CHATOXIDE_REDIS_BUFFER=${REDIS_BUFFER:-65536} PORT=$((port + i)) HOST=127.0.0.1 \
       taskset -c 0 target/release/chatoxide >"$server_dir/node$i.log" 2>&1 &
     server_pids="$server_pids $!"

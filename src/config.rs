@@ -4,6 +4,7 @@
 //! Every setting is documented once, here; `chatoxide --help` prints the same text.
 
 use crate::chat::TextLimit;
+use crate::limits::{Rate, RateConfig};
 use crate::store::WriterConfig;
 use anyhow::Context;
 use clap::Parser;
@@ -76,6 +77,27 @@ pub struct Settings {
     /// code `unauthorized`); false lets a session outlive its token [default: true].
     #[arg(long, env = "CHATOXIDE_END_SESSION_ON_EXPIRY")]
     pub end_session_on_expiry: Option<bool>,
+    /// Rate limits on (the defaults, or the limits below) or all off [default: true].
+    #[arg(long, env = "CHATOXIDE_RATE_LIMITS")]
+    pub rate_limits: Option<bool>,
+    /// `message` per user, as BURST:PER_SECOND, or `off` [default: 20:5].
+    #[arg(long, env = "CHATOXIDE_LIMIT_MESSAGE")]
+    pub limit_message: Option<String>,
+    /// `join` per user [default: 10:1].
+    #[arg(long, env = "CHATOXIDE_LIMIT_JOIN")]
+    pub limit_join: Option<String>,
+    /// `history` per user [default: 20:5].
+    #[arg(long, env = "CHATOXIDE_LIMIT_HISTORY")]
+    pub limit_history: Option<String>,
+    /// `edit` and `delete` together, per user [default: 10:2].
+    #[arg(long, env = "CHATOXIDE_LIMIT_EDIT")]
+    pub limit_edit: Option<String>,
+    /// `typing` per user; over it the signal is dropped in silence [default: 5:2].
+    #[arg(long, env = "CHATOXIDE_LIMIT_TYPING")]
+    pub limit_typing: Option<String>,
+    /// `POST /api/rooms/{room}/messages`, all callers together [default: 2000:1000].
+    #[arg(long, env = "CHATOXIDE_LIMIT_PUBLISH")]
+    pub limit_publish: Option<String>,
     /// Bearer key of the HTTP message routes; unset, publishing over HTTP answers 403.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -179,6 +201,7 @@ pub struct Config {
     pub auth: AuthMode,
     /// How tokens are checked beyond their signature (token mode only).
     pub token: TokenRules,
+    pub rates: RateConfig,
     pub api_key: Option<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -213,6 +236,7 @@ impl Config {
         let s = first.over(file);
         let writer = writer_config(&s)?;
         let cluster = cluster_config(&s)?;
+        let rates = rate_config(&s)?;
         let token = TokenRules {
             leeway_secs: s
                 .jwt_leeway_secs
@@ -243,6 +267,7 @@ impl Config {
                 .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
             cluster,
             token,
+            rates,
             auth,
             api_key: s.api_key.filter(|k| !k.is_empty()),
             log_filter: s.log_filter.unwrap_or_else(|| "info".to_owned()),
@@ -323,6 +348,13 @@ impl Settings {
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
             end_session_on_expiry: self.end_session_on_expiry.or(lower.end_session_on_expiry),
+            rate_limits: self.rate_limits.or(lower.rate_limits),
+            limit_message: self.limit_message.or(lower.limit_message),
+            limit_join: self.limit_join.or(lower.limit_join),
+            limit_history: self.limit_history.or(lower.limit_history),
+            limit_edit: self.limit_edit.or(lower.limit_edit),
+            limit_typing: self.limit_typing.or(lower.limit_typing),
+            limit_publish: self.limit_publish.or(lower.limit_publish),
             api_key: self.api_key.or(lower.api_key),
             log_filter: self.log_filter.or(lower.log_filter),
             log_format: self.log_format.or(lower.log_format),
@@ -337,6 +369,29 @@ impl Settings {
             commit_timeout_ms: self.commit_timeout_ms.or(lower.commit_timeout_ms),
         }
     }
+}
+
+/// The rate limits: the defaults, each replaced where set (`off` turns one off), or none.
+fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
+    if s.rate_limits == Some(false) {
+        return Ok(RateConfig::off());
+    }
+    let d = RateConfig::default();
+    let pick = |name: &str, set: &Option<String>, default: Option<Rate>| match set.as_deref() {
+        None => Ok(default),
+        Some("off") => Ok(None),
+        Some(text) => Rate::parse(text)
+            .map(Some)
+            .map_err(|why| anyhow::anyhow!("limit_{name}: {why}")),
+    };
+    Ok(RateConfig {
+        message: pick("message", &s.limit_message, d.message)?,
+        join: pick("join", &s.limit_join, d.join)?,
+        history: pick("history", &s.limit_history, d.history)?,
+        edit: pick("edit", &s.limit_edit, d.edit)?,
+        typing: pick("typing", &s.limit_typing, d.typing)?,
+        publish: pick("publish", &s.limit_publish, d.publish)?,
+    })
 }
 
 /// Where and how this process joins a cluster; `None` without a Redis URL.

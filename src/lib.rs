@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod presence;
 pub mod realtime;
 pub mod startup;

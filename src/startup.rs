@@ -4,6 +4,7 @@ use crate::cluster::{ClusterAdapter, Node};
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
+use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::realtime::Fanout;
 use crate::state::AppState;
@@ -55,7 +56,17 @@ impl App {
             }
             None => None,
         };
-        let state = AppState::new(store, writer, auth, presence, config.text_limit, deadline);
+        let limits = RateLimits::new(&config.rates);
+        tokio::spawn(forget_idle_users(limits.clone()));
+        let state = AppState::new(
+            store,
+            writer,
+            auth,
+            presence,
+            limits,
+            config.text_limit,
+            deadline,
+        );
         let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
             .with_state(state.clone());
@@ -152,6 +163,15 @@ impl App {
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Keeps the rate limiters from growing with every user ever seen. Ends with the runtime.
+async fn forget_idle_users(limits: RateLimits) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        limits.forget_idle();
     }
 }
 

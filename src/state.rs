@@ -2,6 +2,7 @@
 
 use crate::chat::{ChatError, ErrorCode, TextLimit};
 use crate::identity::Authenticator;
+use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::store::{Store, Writer};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct AppState {
     pub writer: Writer,
     pub auth: Authenticator,
     pub presence: Presence,
+    pub limits: RateLimits,
     pub text_limit: TextLimit,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
@@ -31,6 +33,7 @@ impl AppState {
         writer: Writer,
         auth: Authenticator,
         presence: Presence,
+        limits: RateLimits,
         text_limit: TextLimit,
         command_deadline: Duration,
     ) -> Self {
@@ -40,6 +43,7 @@ impl AppState {
             writer,
             auth,
             presence,
+            limits,
             text_limit,
             in_flight: TaskTracker::new(),
             draining: Arc::new(AtomicBool::new(false)),

@@ -46,6 +46,7 @@ pub mod names {
     pub const WRITE_QUEUE: &str = "chatoxide_write_queue_depth";
     pub const BATCH_SIZE: &str = "chatoxide_write_batch_size";
     pub const COMMIT_SECONDS: &str = "chatoxide_write_commit_seconds";
+    pub const RATE_LIMITED: &str = "chatoxide_rate_limited_total";
     pub const FANOUT_FALLBACKS: &str = "chatoxide_fanout_fallbacks_total";
     pub const REDIS_UP: &str = "chatoxide_redis_up";
     pub const REDIS_ERRORS: &str = "chatoxide_redis_errors_total";
@@ -72,6 +73,10 @@ fn describe() {
     describe_counter!(
         names::HANDSHAKE_REJECTIONS,
         "Handshakes refused, by error code."
+    );
+    describe_counter!(
+        names::RATE_LIMITED,
+        "Requests refused (or typing signals dropped) by a rate limit, by limit."
     );
     describe_counter!(
         names::FANOUT_FALLBACKS,

@@ -10,6 +10,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const binary =
   process.env.CHATOXIDE_BIN ?? resolve(root, "target", "debug", "chatoxide");
 
+/** Settings for suites that load a server on purpose (rate limits have a suite of their own). */
+export const NO_RATE_LIMITS = { CHATOXIDE_RATE_LIMITS: "false" };
+
 /**
  * Starts a server with its own database. `env` adds settings (JWT_SECRET, API_KEY, ...).
  * The returned handle can stop (SIGTERM by default) and start again on the same database.

@@ -2,7 +2,7 @@
 // between nodes, full queues and shutdowns.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../harness/server.js";
+import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { backend, createDatabase, postgresAddress, via } from "../harness/database.js";
 import { startProxy } from "../harness/proxy.js";
 import { connectAs, command, ok, unique, closeAll } from "../harness/client.js";
@@ -54,7 +54,7 @@ function countBy(messages, key) {
 
 describe("a crash (SIGKILL) mid-stream", () => {
   let server;
-  before(async () => (server = await startServer()));
+  before(async () => (server = await startServer({ env: NO_RATE_LIMITS })));
   after(() => server.close());
 
   test("every acked message is stored exactly once; retries of the rest store each once", async () => {
@@ -107,7 +107,7 @@ describe("a crash (SIGKILL) mid-stream", () => {
 
 describe("a drain (SIGTERM) under load", () => {
   let server;
-  before(async () => (server = await startServer({ env: { CHATOXIDE_SHUTDOWN_GRACE_SECS: "5" } })));
+  before(async () => (server = await startServer({ env: { ...NO_RATE_LIMITS, CHATOXIDE_SHUTDOWN_GRACE_SECS: "5" } })));
   after(() => server.close());
 
   test("exit 0 within the grace period; every acked message is stored; the rest were refused or unanswered", async () => {
@@ -142,8 +142,8 @@ describe("two nodes on one database", () => {
   let first;
   let second;
   before(async () => {
-    first = await startServer();
-    second = await startServer({ database: first.db });
+    first = await startServer({ env: NO_RATE_LIMITS });
+    second = await startServer({ database: first.db, env: NO_RATE_LIMITS });
   });
   after(async () => {
     await second.stop();
@@ -175,7 +175,7 @@ describe("two nodes on one database", () => {
 
 describe("a full write queue", () => {
   let server;
-  before(async () => (server = await startServer({ env: { CHATOXIDE_WRITE_QUEUE: "1", CHATOXIDE_WRITE_BATCH_MAX: "1" } })));
+  before(async () => (server = await startServer({ env: { ...NO_RATE_LIMITS, CHATOXIDE_WRITE_QUEUE: "1", CHATOXIDE_WRITE_BATCH_MAX: "1" } })));
   after(() => server.close());
 
   test("sends answer ok or unavailable at once; only the acked ones are stored", async () => {
@@ -209,7 +209,7 @@ describe("a database outage (PostgreSQL behind a proxy)", { skip: backend !== "p
   before(async () => {
     proxy = await startProxy(postgresAddress());
     const db = await createDatabase();
-    server = await startServer({ database: via(db, { host: "127.0.0.1", port: proxy.port }), env: { CHATOXIDE_COMMIT_TIMEOUT_MS: "2000" } });
+    server = await startServer({ database: via(db, { host: "127.0.0.1", port: proxy.port }), env: { ...NO_RATE_LIMITS, CHATOXIDE_COMMIT_TIMEOUT_MS: "2000" } });
     server.dropDatabase = db.drop;
   });
   after(async () => {

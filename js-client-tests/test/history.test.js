@@ -1,11 +1,12 @@
 // history pages and cursors; join { since } catching up.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../harness/server.js";
+import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { connectAs, command, ok, unique, closeAll } from "../harness/client.js";
 
 let server;
-before(async () => (server = await startServer()));
+// Rooms of hundreds of messages from one user: rate limits off (they have their own suite).
+before(async () => (server = await startServer({ env: NO_RATE_LIMITS })));
 after(() => server.close());
 
 /** A member of a fresh room holding `count` messages t0..t(count-1); returns their ids. */

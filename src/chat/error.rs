@@ -45,6 +45,9 @@ impl fmt::Display for ErrorCode {
 pub struct ChatError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `rate_limited`: milliseconds after which the same request would pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ChatError {
@@ -52,6 +55,7 @@ impl ChatError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::chat::{ChatError, ErrorCode};
 use crate::realtime::Failure;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 impl IntoResponse for ChatError {
@@ -18,13 +18,21 @@ impl IntoResponse for ChatError {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (
+        let mut response = (
             status,
             Json(Failure {
                 ok: false,
                 error: &self,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(ms) = self.retry_after_ms {
+            // Retry-After counts whole seconds.
+            let secs = ms.div_ceil(1000).to_string();
+            if let Ok(value) = secs.parse() {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }

@@ -81,6 +81,7 @@ async fn publish(
 ) -> Result<Json<Success<Stored>>, ChatError> {
     authorize(&headers, state.api_key.as_deref(), WithoutKey::Closed)?;
     state.app.ensure_serving()?;
+    state.app.limits.publish()?;
     let _in_flight = state.app.in_flight.token();
     let Json(body) = body.map_err(|e| ChatError::bad_request(e.body_text()))?;
     let name = RoomName::parse(&room)?;

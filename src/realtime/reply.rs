@@ -2,7 +2,7 @@
 //! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
 
 use super::protocol::{Failure, Success, event};
-use crate::chat::{ChatError, ErrorCode};
+use crate::chat::{ChatError, ErrorCode, User};
 use crate::state::AppState;
 use crate::telemetry::names;
 use serde::Serialize;
@@ -47,7 +47,7 @@ impl<A: Adapter> Reply<A> {
         run: impl Future<Output = Result<T, ChatError>>,
     ) {
         let _in_flight = app.in_flight.token();
-        let result = match app.ensure_serving() {
+        let result = match app.ensure_serving().and_then(|()| self.within_limits(app, command)) {
             // A database that stops answering must not hold a command forever. Every command
             // but `message` is idempotent, and `message` has its own, shorter bound.
             Ok(()) => tokio::time::timeout(app.command_deadline, run)
@@ -56,6 +56,14 @@ impl<A: Adapter> Reply<A> {
             Err(refused) => Err(refused),
         };
         self.send(command, result);
+    }
+
+    /// The user's allowance for `command` (rate_limited past it).
+    fn within_limits(&self, app: &AppState, command: &'static str) -> Result<(), ChatError> {
+        match self.socket.extensions.get::<User>() {
+            Some(user) => app.limits.check(command, &user.id),
+            None => Ok(()),
+        }
     }
 
     pub fn send<T: Serialize>(self, command: &'static str, result: Result<T, ChatError>) {

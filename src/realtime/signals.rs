@@ -33,6 +33,10 @@ async fn run_typing<A: Adapter>(
     let user = user_of(socket)?;
     let name = RoomName::parse(&cmd.room)?;
     member_room(app, socket, &name, &user).await?;
+    if !app.limits.typing(&user.id) {
+        // Over the limit a typing signal is dropped, not refused: it is only a hint.
+        return Ok(Nothing {});
+    }
     let payload = TypingEvent {
         room: name.as_str(),
         user: &user,

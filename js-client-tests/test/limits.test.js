@@ -1,0 +1,126 @@
+// Rate limits, on by default: a burst, then a few a second, per user; `rate_limited` with a
+// retry hint past it; typing dropped in silence; the HTTP publish route's own limit.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer } from "../harness/server.js";
+import { connectAs, command, ok, next, record, unique, closeAll, barrier } from "../harness/client.js";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe("the default limits", () => {
+  let server;
+  before(async () => (server = await startServer()));
+  after(() => server.close());
+
+  test("message: a burst of 20, then rate_limited with a retry hint; others are served", async () => {
+    const room = unique("burst");
+    const name = unique("chatty");
+    const tab1 = await connectAs(server, name);
+    const tab2 = await connectAs(server, name);
+    const other = await connectAs(server, unique("calm"));
+    try {
+      await ok(tab1, "join", { room });
+      await ok(other, "join", { room });
+      // Both tabs of one user draw on one allowance.
+      const replies = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => command(i % 2 ? tab2 : tab1, "message", { room, text: `m${i}` })),
+      );
+      const passed = replies.filter((r) => r.ok);
+      const limited = replies.filter((r) => !r.ok);
+      assert.ok(passed.length >= 20 && passed.length <= 21, `passed ${passed.length}`);
+      assert.ok(limited.length >= 3);
+      for (const r of limited) {
+        assert.equal(r.error.code, "rate_limited");
+        assert.ok(r.error.retry_after_ms > 0 && r.error.retry_after_ms <= 1000, JSON.stringify(r.error));
+      }
+      // Another user is not affected.
+      await ok(other, "message", { room, text: "still served" });
+      // After the hinted wait the user passes again.
+      await sleep(limited[0].error.retry_after_ms + 50);
+      await ok(tab1, "message", { room, text: "after the wait" });
+
+      const metrics = await (await server.fetch("/metrics")).text();
+      assert.match(metrics, /chatoxide_rate_limited_total\{limit="message"\} [1-9]/);
+      assert.match(metrics, /chatoxide_commands_total\{command="message",outcome="rate_limited"\} [1-9]/);
+    } finally {
+      closeAll(tab1, tab2, other);
+    }
+  });
+
+  test("join: a burst of 10", async () => {
+    const socket = await connectAs(server, unique("joiner"));
+    try {
+      const replies = [];
+      for (let i = 0; i < 12; i++) replies.push(await command(socket, "join", { room: unique(`j${i}`) }));
+      assert.ok(replies.slice(0, 10).every((r) => r.ok));
+      assert.equal(replies.at(-1).error?.code, "rate_limited");
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("typing over its limit is dropped in silence: every ack ok, fewer events", async () => {
+    const room = unique("typing");
+    const typist = await connectAs(server, unique("typist"));
+    const reader = await connectAs(server, unique("reader"));
+    try {
+      await ok(typist, "join", { room });
+      await ok(reader, "join", { room });
+      const seen = record(reader, "typing");
+      const started = Date.now();
+      for (let i = 0; i < 15; i++) await ok(typist, "typing", { room, typing: i % 2 === 0 });
+      const seconds = (Date.now() - started) / 1000;
+      await barrier(typist, reader, room);
+      // A burst of 5, then 2 a second.
+      assert.ok(seen.length >= 5, `saw ${seen.length}`);
+      assert.ok(seen.length <= 5 + Math.ceil(seconds * 2) + 1, `saw ${seen.length} in ${seconds} s`);
+      assert.ok(seen.length < 15);
+    } finally {
+      closeAll(typist, reader);
+    }
+  });
+});
+
+describe("configured limits", () => {
+  const API_KEY = "limits-key";
+  let server;
+  before(
+    async () =>
+      (server = await startServer({
+        env: { API_KEY, CHATOXIDE_LIMIT_MESSAGE: "off", CHATOXIDE_LIMIT_PUBLISH: "3:0.01" },
+      })),
+  );
+  after(() => server.close());
+
+  test("a limit set to off is off", async () => {
+    const room = unique("unlimited");
+    const socket = await connectAs(server, unique("bulk"));
+    try {
+      await ok(socket, "join", { room });
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => command(socket, "message", { room, text: `m${i}` })),
+      );
+      assert.ok(replies.every((r) => r.ok));
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("the publish route has its own limit: 429 with Retry-After past it", async () => {
+    const room = unique("published");
+    const post = () =>
+      server.fetch(`/api/rooms/${room}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ user: { id: "backend" }, text: "hello" }),
+      });
+    for (let i = 0; i < 3; i++) assert.equal((await post()).status, 200);
+    const refused = await post();
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+    const body = await refused.json();
+    assert.equal(body.ok, false);
+    assert.equal(body.error.code, "rate_limited");
+    assert.ok(body.error.retry_after_ms > 0);
+  });
+});

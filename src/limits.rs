@@ -1,0 +1,229 @@
+//! Rate limits: how much each user may do, how often (the `governor` crate's GCRA limiters,
+//! one per kind of command, keyed by user id). A refused command answers `rate_limited` with
+//! the time after which it would pass; `typing` over its limit is dropped in silence.
+//!
+//! Limits are per node: a user whose sockets are spread over several nodes gets each node's
+//! allowance (a cluster-wide limit would put a Redis round trip in front of every command).
+
+use crate::chat::{ChatError, ErrorCode};
+use crate::realtime::command;
+use crate::telemetry::names;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A burst and a sustained rate: `burst` actions at once, then `per_second` a second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Rate {
+    /// `"BURST:PER_SECOND"`, for example `"20:5"`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("'{text}' is not BURST:PER_SECOND (for example 20:5)");
+        let (burst, per_second) = text.split_once(':').ok_or_else(bad)?;
+        let rate = Self {
+            burst: burst.trim().parse().map_err(|_| bad())?,
+            per_second: per_second.trim().parse().map_err(|_| bad())?,
+        };
+        let sane = rate.burst >= 1
+            && rate.per_second.is_finite()
+            && (0.001..=1_000_000.0).contains(&rate.per_second);
+        if sane { Ok(rate) } else { Err(bad()) }
+    }
+
+    fn quota(self) -> Option<Quota> {
+        let period = Duration::from_secs_f64(1.0 / self.per_second);
+        Some(Quota::with_period(period)?.allow_burst(NonZeroU32::new(self.burst)?))
+    }
+}
+
+/// The configured rates; `None` turns a limit off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateConfig {
+    pub message: Option<Rate>,
+    pub join: Option<Rate>,
+    pub history: Option<Rate>,
+    /// `edit` and `delete` together.
+    pub edit: Option<Rate>,
+    pub typing: Option<Rate>,
+    /// `POST /api/rooms/{room}/messages`, all callers together (a trusted backend).
+    pub publish: Option<Rate>,
+}
+
+impl Default for RateConfig {
+    /// Sized for people chatting: a burst, then a few a second.
+    fn default() -> Self {
+        let rate = |burst, per_second| Some(Rate { burst, per_second });
+        Self {
+            message: rate(20, 5.0),
+            join: rate(10, 1.0),
+            history: rate(20, 5.0),
+            edit: rate(10, 2.0),
+            typing: rate(5, 2.0),
+            publish: rate(2000, 1000.0),
+        }
+    }
+}
+
+impl RateConfig {
+    /// Every limit off (benchmarks against servers that have none).
+    pub fn off() -> Self {
+        Self {
+            message: None,
+            join: None,
+            history: None,
+            edit: None,
+            typing: None,
+            publish: None,
+        }
+    }
+}
+
+type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
+
+/// The limiters. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RateLimits {
+    message: Option<Limiter>,
+    join: Option<Limiter>,
+    history: Option<Limiter>,
+    edit: Option<Limiter>,
+    typing: Option<Limiter>,
+    publish: Option<Limiter>,
+}
+
+impl RateLimits {
+    pub fn new(config: &RateConfig) -> Self {
+        let limiter = |rate: Option<Rate>| {
+            rate.and_then(Rate::quota)
+                .map(|q| Arc::new(RateLimiter::keyed(q)))
+        };
+        Self {
+            message: limiter(config.message),
+            join: limiter(config.join),
+            history: limiter(config.history),
+            edit: limiter(config.edit),
+            typing: limiter(config.typing),
+            publish: limiter(config.publish),
+        }
+    }
+
+    /// `rate_limited` (with a retry hint) when `user` has used up its allowance for `command`.
+    pub fn check(&self, command_name: &'static str, user: &str) -> Result<(), ChatError> {
+        let limiter = match command_name {
+            command::MESSAGE => &self.message,
+            command::JOIN => &self.join,
+            command::HISTORY => &self.history,
+            command::EDIT | command::DELETE => &self.edit,
+            _ => return Ok(()),
+        };
+        admit(limiter.as_ref(), user, command_name)
+    }
+
+    /// Whether a `typing` signal from `user` is passed on (over the limit it is dropped).
+    pub fn typing(&self, user: &str) -> bool {
+        admit(self.typing.as_ref(), user, command::TYPING).is_ok()
+    }
+
+    /// The HTTP publish route's allowance, shared by all its callers.
+    pub fn publish(&self) -> Result<(), ChatError> {
+        admit(self.publish.as_ref(), "", "publish")
+    }
+
+    /// Forgets users whose allowance is full again, so that the limiters do not grow with
+    /// every user ever seen. Called now and then.
+    pub fn forget_idle(&self) {
+        for limiter in [
+            &self.message,
+            &self.join,
+            &self.history,
+            &self.edit,
+            &self.typing,
+            &self.publish,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn admit(limiter: Option<&Limiter>, key: &str, limit: &'static str) -> Result<(), ChatError> {
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    // Allocation only for a key the limiter has not seen: the common case is a lookup.
+    match limiter.check_key(&key.to_owned()) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            metrics::counter!(names::RATE_LIMITED, "limit" => limit).increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Err(rate_limited(wait))
+        }
+    }
+}
+
+/// `rate_limited`, saying when to retry.
+pub fn rate_limited(wait: Duration) -> ChatError {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut error = ChatError::new(
+        ErrorCode::RateLimited,
+        format!("too many requests; retry in {ms} ms"),
+    );
+    error.retry_after_ms = Some(ms);
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_burst_colon_per_second() {
+        assert_eq!(
+            Rate::parse("20:5"),
+            Ok(Rate {
+                burst: 20,
+                per_second: 5.0
+            })
+        );
+        for bad in ["20", "0:5", "20:0", "x:5", "20:inf", "20:-1", ""] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_next_is_refused_with_a_hint() {
+        let limits = RateLimits::new(&RateConfig {
+            // One more every 100 s: nothing refills during the test.
+            message: Some(Rate {
+                burst: 3,
+                per_second: 0.01,
+            }),
+            ..RateConfig::off()
+        });
+        for _ in 0..3 {
+            assert!(limits.check(command::MESSAGE, "alice").is_ok());
+        }
+        let refused = limits.check(command::MESSAGE, "alice").err();
+        assert_eq!(
+            refused.as_ref().map(|e| e.code),
+            Some(ErrorCode::RateLimited)
+        );
+        assert!(
+            refused
+                .and_then(|e| e.retry_after_ms)
+                .is_some_and(|ms| ms <= 100_000)
+        );
+        // Per user, and per kind of command.
+        assert!(limits.check(command::MESSAGE, "bob").is_ok());
+        assert!(limits.check(command::JOIN, "alice").is_ok());
+    }
+}
