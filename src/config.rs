@@ -98,6 +98,19 @@ pub struct Settings {
     /// `POST /api/rooms/{room}/messages`, all callers together [default: 2000:1000].
     #[arg(long, env = "CHATOXIDE_LIMIT_PUBLISH")]
     pub limit_publish: Option<String>,
+    /// Handshakes per client IP address [default: 50:10].
+    #[arg(long, env = "CHATOXIDE_LIMIT_CONNECT")]
+    pub limit_connect: Option<String>,
+    /// `rate_limited` answers a socket may collect before it is disconnected [default: 30:1].
+    #[arg(long, env = "CHATOXIDE_LIMIT_STRIKES")]
+    pub limit_strikes: Option<String>,
+    /// Take the client's address from the last `X-Forwarded-For` entry (set it behind a load
+    /// balancer that appends it, never when clients can reach the server directly) [default: false].
+    #[arg(long, env = "CHATOXIDE_TRUST_X_FORWARDED_FOR")]
+    pub trust_x_forwarded_for: Option<bool>,
+    /// Sockets one user may hold on this node; more are refused with `rate_limited` [default: 20].
+    #[arg(long, env = "CHATOXIDE_MAX_SOCKETS_PER_USER")]
+    pub max_sockets_per_user: Option<usize>,
     /// Bearer key of the HTTP message routes; unset, publishing over HTTP answers 403.
     #[arg(long, env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -355,6 +368,10 @@ impl Settings {
             limit_edit: self.limit_edit.or(lower.limit_edit),
             limit_typing: self.limit_typing.or(lower.limit_typing),
             limit_publish: self.limit_publish.or(lower.limit_publish),
+            limit_connect: self.limit_connect.or(lower.limit_connect),
+            limit_strikes: self.limit_strikes.or(lower.limit_strikes),
+            max_sockets_per_user: self.max_sockets_per_user.or(lower.max_sockets_per_user),
+            trust_x_forwarded_for: self.trust_x_forwarded_for.or(lower.trust_x_forwarded_for),
             api_key: self.api_key.or(lower.api_key),
             log_filter: self.log_filter.or(lower.log_filter),
             log_format: self.log_format.or(lower.log_format),
@@ -391,6 +408,10 @@ fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
         edit: pick("edit", &s.limit_edit, d.edit)?,
         typing: pick("typing", &s.limit_typing, d.typing)?,
         publish: pick("publish", &s.limit_publish, d.publish)?,
+        connect: pick("connect", &s.limit_connect, d.connect)?,
+        strikes: pick("strikes", &s.limit_strikes, d.strikes)?,
+        sockets_per_user: Some(s.max_sockets_per_user.unwrap_or(20).max(1)),
+        trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),
     })
 }
 

@@ -8,8 +8,11 @@
 use crate::chat::{ChatError, ErrorCode};
 use crate::realtime::command;
 use crate::telemetry::names;
+use axum::extract::ConnectInfo;
+use axum::http;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +56,14 @@ pub struct RateConfig {
     pub typing: Option<Rate>,
     /// `POST /api/rooms/{room}/messages`, all callers together (a trusted backend).
     pub publish: Option<Rate>,
+    /// Handshakes per client address.
+    pub connect: Option<Rate>,
+    /// `rate_limited` answers one socket may collect; past them it is disconnected.
+    pub strikes: Option<Rate>,
+    /// Sockets one user may hold on this node.
+    pub sockets_per_user: Option<usize>,
+    /// Whether a client's address is the last `X-Forwarded-For` entry (behind a balancer).
+    pub trust_x_forwarded_for: bool,
 }
 
 impl Default for RateConfig {
@@ -66,6 +77,10 @@ impl Default for RateConfig {
             edit: rate(10, 2.0),
             typing: rate(5, 2.0),
             publish: rate(2000, 1000.0),
+            connect: rate(50, 10.0),
+            strikes: rate(30, 1.0),
+            sockets_per_user: Some(20),
+            trust_x_forwarded_for: false,
         }
     }
 }
@@ -80,11 +95,27 @@ impl RateConfig {
             edit: None,
             typing: None,
             publish: None,
+            connect: None,
+            strikes: None,
+            sockets_per_user: None,
+            trust_x_forwarded_for: false,
         }
     }
 }
 
 type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
+
+/// One socket's tolerance for being refused: a client that keeps hammering a limit is
+/// disconnected rather than answered for ever.
+#[derive(Clone)]
+pub struct Strikes(Arc<DefaultDirectRateLimiter>);
+
+impl Strikes {
+    /// Records a refusal; `false` once the socket has had too many.
+    pub fn tolerate(&self) -> bool {
+        self.0.check().is_ok()
+    }
+}
 
 /// The limiters. Cheap to clone.
 #[derive(Clone, Default)]
@@ -95,6 +126,10 @@ pub struct RateLimits {
     edit: Option<Limiter>,
     typing: Option<Limiter>,
     publish: Option<Limiter>,
+    connect: Option<Limiter>,
+    strikes: Option<Quota>,
+    sockets_per_user: Option<usize>,
+    trust_x_forwarded_for: bool,
 }
 
 impl RateLimits {
@@ -110,7 +145,62 @@ impl RateLimits {
             edit: limiter(config.edit),
             typing: limiter(config.typing),
             publish: limiter(config.publish),
+            connect: limiter(config.connect),
+            strikes: config.strikes.and_then(Rate::quota),
+            sockets_per_user: config.sockets_per_user,
+            trust_x_forwarded_for: config.trust_x_forwarded_for,
         }
+    }
+
+    /// The client's address: the peer's, or behind a trusted balancer the last address it
+    /// appended to `X-Forwarded-For`.
+    pub fn client_address(&self, request: &http::request::Parts) -> String {
+        let forwarded = self
+            .trust_x_forwarded_for
+            .then(|| {
+                request
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .next_back()
+            })
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        match forwarded {
+            Some(address) => address.to_owned(),
+            None => request
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |peer| peer.0.ip().to_string()),
+        }
+    }
+
+    /// `rate_limited` when a user who holds `held` sockets here may not open another.
+    pub fn another_socket(&self, held: usize) -> Result<(), ChatError> {
+        match self.sockets_per_user {
+            Some(max) if held >= max => {
+                metrics::counter!(names::RATE_LIMITED, "limit" => "sockets_per_user").increment(1);
+                Err(ChatError::new(
+                    ErrorCode::RateLimited,
+                    format!("at most {max} connections per user; close one first"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A handshake from `address` (the client's IP), within its allowance.
+    pub fn connect(&self, address: &str) -> Result<(), ChatError> {
+        admit(self.connect.as_ref(), address, "connect")
+    }
+
+    /// A new socket's tolerance for refusals; `None` when abuse never disconnects.
+    pub fn strikes(&self) -> Option<Strikes> {
+        self.strikes
+            .map(|quota| Strikes(Arc::new(RateLimiter::direct(quota))))
     }
 
     /// `rate_limited` (with a retry hint) when `user` has used up its allowance for `command`.
@@ -145,6 +235,7 @@ impl RateLimits {
             &self.edit,
             &self.typing,
             &self.publish,
+            &self.connect,
         ]
         .into_iter()
         .flatten()

@@ -130,7 +130,9 @@ impl App {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+        // The peer's address reaches the handshake (per-address limits) through ConnectInfo.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
         let mut server = tokio::spawn(async move { serve.await });

@@ -47,6 +47,7 @@ pub mod names {
     pub const BATCH_SIZE: &str = "chatoxide_write_batch_size";
     pub const COMMIT_SECONDS: &str = "chatoxide_write_commit_seconds";
     pub const RATE_LIMITED: &str = "chatoxide_rate_limited_total";
+    pub const ABUSE_DISCONNECTS: &str = "chatoxide_abuse_disconnects_total";
     pub const FANOUT_FALLBACKS: &str = "chatoxide_fanout_fallbacks_total";
     pub const REDIS_UP: &str = "chatoxide_redis_up";
     pub const REDIS_ERRORS: &str = "chatoxide_redis_errors_total";
@@ -77,6 +78,10 @@ fn describe() {
     describe_counter!(
         names::RATE_LIMITED,
         "Requests refused (or typing signals dropped) by a rate limit, by limit."
+    );
+    describe_counter!(
+        names::ABUSE_DISCONNECTS,
+        "Sockets disconnected for collecting too many rate_limited answers."
     );
     describe_counter!(
         names::FANOUT_FALLBACKS,

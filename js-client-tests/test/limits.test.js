@@ -3,7 +3,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../harness/server.js";
-import { connectAs, command, ok, next, record, unique, closeAll, barrier } from "../harness/client.js";
+import { connect, connectAs, refusal, command, ok, record, unique, closeAll, barrier } from "../harness/client.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,5 +122,84 @@ describe("configured limits", () => {
     assert.equal(body.ok, false);
     assert.equal(body.error.code, "rate_limited");
     assert.ok(body.error.retry_after_ms > 0);
+  });
+});
+
+describe("connections: per address, per user, and clients that ignore the limits", () => {
+  let server;
+  before(
+    async () =>
+      (server = await startServer({
+        env: {
+          CHATOXIDE_TRUST_X_FORWARDED_FOR: "true",
+          CHATOXIDE_LIMIT_CONNECT: "5:0.01",
+          CHATOXIDE_MAX_SOCKETS_PER_USER: "3",
+          CHATOXIDE_LIMIT_MESSAGE: "2:0.01",
+          CHATOXIDE_LIMIT_STRIKES: "3:0.01",
+        },
+      })),
+  );
+  after(() => server.close());
+
+  /** Connects as `username` from `address` (the balancer's X-Forwarded-For, trusted here). */
+  const from = (address, username, transports = ["websocket"]) =>
+    connect(server, { username }, { transports, extraHeaders: { "x-forwarded-for": `203.0.113.9, ${address}` } });
+  const refusedFrom = (address, username) =>
+    refusal(server, { username }, { transports: ["websocket"], extraHeaders: { "x-forwarded-for": address } });
+
+  test("a connection flood from one address is refused past its allowance; others get in", async () => {
+    const address = "198.51.100.1";
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => from(address, unique(`flood${i}`), i % 2 ? ["websocket"] : ["polling"])),
+    );
+    const admitted = results.filter((r) => r.status === "fulfilled").map((r) => r.value);
+    const refused = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
+    try {
+      assert.equal(admitted.length, 5);
+      assert.deepEqual(refused, ["rate_limited", "rate_limited", "rate_limited"]);
+      const elsewhere = await from("198.51.100.2", unique("neighbour"));
+      elsewhere.close();
+    } finally {
+      closeAll(...admitted);
+    }
+  });
+
+  test("a user holds at most the configured number of sockets", async () => {
+    const name = unique("hoarder");
+    const sockets = [];
+    try {
+      for (let i = 0; i < 3; i++) sockets.push(await from(`198.51.100.${10 + i}`, name));
+      assert.equal((await refusedFrom("198.51.100.20", name)).message, "rate_limited");
+      sockets.shift().close();
+      // Once the server has seen the close, there is room again.
+      let again;
+      for (let i = 0; i < 50 && !again; i++) {
+        again = await from(`198.51.100.${21 + (i % 4)}`, name).catch(() => undefined);
+        if (!again) await sleep(50);
+      }
+      assert.ok(again, "a socket fits again after one closed");
+      sockets.push(again);
+    } finally {
+      closeAll(...sockets);
+    }
+  });
+
+  test("a client that keeps hammering a limit is disconnected", async () => {
+    const room = unique("hammer");
+    const socket = await from("198.51.100.30", unique("hammer"));
+    try {
+      await ok(socket, "join", { room });
+      const gone = new Promise((resolve) => socket.once("disconnect", resolve));
+      for (let i = 0; i < 2; i++) await ok(socket, "message", { room, text: `fine ${i}` });
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await command(socket, "message", { room, text: "again" })).error?.code, "rate_limited");
+      }
+      socket.emit("message", { room, text: "and again" }, () => {});
+      assert.equal(await gone, "io server disconnect");
+      const metrics = await (await server.fetch("/metrics")).text();
+      assert.match(metrics, /chatoxide_abuse_disconnects_total [1-9]/);
+    } finally {
+      socket.close();
+    }
   });
 });

@@ -1,11 +1,12 @@
 // Durability and memberships across reconnects and restarts; shutdown on SIGTERM.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../harness/server.js";
+import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { connectAs, command, ok, next, unique, closeAll } from "../harness/client.js";
 
 let server;
-before(async () => (server = await startServer()));
+// Bursts of 100 messages from one user: rate limits off (they have their own suite).
+before(async () => (server = await startServer({ env: NO_RATE_LIMITS })));
 after(() => server.close());
 
 test("after a reconnect the user is back in its rooms without joining", async () => {

@@ -3,6 +3,7 @@
 
 use super::protocol::{Failure, Success, event};
 use crate::chat::{ChatError, ErrorCode, User};
+use crate::limits::Strikes;
 use crate::state::AppState;
 use crate::telemetry::names;
 use serde::Serialize;
@@ -71,6 +72,7 @@ impl<A: Adapter> Reply<A> {
             Ok(_) => "ok",
             Err(e) => e.code.as_str(),
         };
+        let limited = matches!(&result, Err(e) if e.code == ErrorCode::RateLimited);
         metrics::counter!(names::COMMANDS, "command" => command, "outcome" => outcome).increment(1);
         let sent = match result {
             Ok(body) => self.ack.send(&Success { ok: true, body }),
@@ -88,9 +90,24 @@ impl<A: Adapter> Reply<A> {
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 tracing::warn!(sid = %self.socket.id, command, "socket buffer full: disconnecting a client that does not read");
                 metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
-                let _ = self.socket.disconnect();
+                let _ = self.socket.clone().disconnect();
             }
             Err(err) => tracing::debug!(command, error = %err, "could not answer a command"),
         }
+        if limited {
+            strike(&self.socket, command);
+        }
+    }
+}
+
+/// A client that keeps hitting a limit after being told to wait is disconnected.
+fn strike<A: Adapter>(socket: &SocketRef<A>, command: &'static str) {
+    let Some(strikes) = socket.extensions.get::<Strikes>() else {
+        return;
+    };
+    if !strikes.tolerate() && socket.connected() {
+        tracing::warn!(sid = %socket.id, command, "disconnecting a client that ignores rate limits");
+        metrics::counter!(names::ABUSE_DISCONNECTS).increment(1);
+        let _ = socket.clone().disconnect();
     }
 }

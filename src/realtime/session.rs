@@ -73,6 +73,9 @@ async fn handshake<A: Adapter>(
     if let Some(limit) = app.auth.session_limit(&grant) {
         socket.extensions.insert(end_at_expiry(&socket, limit));
     }
+    if let Some(strikes) = app.limits.strikes() {
+        socket.extensions.insert(strikes);
+    }
     socket.extensions.insert(user);
     socket.extensions.insert(grant);
     wire(&socket);
@@ -86,9 +89,13 @@ async fn admit<A: Adapter>(
     app: &AppState,
 ) -> Result<Identity, ChatError> {
     app.ensure_serving()?;
+    app.limits
+        .connect(&app.limits.client_address(socket.req_parts()))?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
     let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
     let identity = app.auth.authenticate(credentials)?;
+    let held = app.presence.counts().get(&identity.user.id).unwrap_or(0);
+    app.limits.another_socket(held)?;
     // The personal room first: a join made on another tab while the memberships are read
     // reaches this socket through it.
     socket.join(identity.user.personal_room());
