@@ -133,6 +133,14 @@ pub struct Settings {
     /// disconnected when an answer is due [default: 1024].
     #[arg(long, env = "CHATOXIDE_SOCKET_BUFFER")]
     pub socket_buffer: Option<usize>,
+    /// Largest Socket.IO payload a client may send, in bytes: per HTTP long-polling request and
+    /// per WebSocket message; binary attachments together count too [default: 100000].
+    #[arg(long, env = "CHATOXIDE_MAX_PAYLOAD")]
+    pub max_payload: Option<usize>,
+    /// Milliseconds a new session may take to send its Socket.IO `connect` before it is closed
+    /// (Node's socket.io waits 45 s; clients send it at once) [default: 10000].
+    #[arg(long, env = "CHATOXIDE_CONNECT_TIMEOUT_MS")]
+    pub connect_timeout_ms: Option<u64>,
     /// Most messages stored in one transaction [default: 512].
     #[arg(long, env = "CHATOXIDE_WRITE_BATCH_MAX")]
     pub write_batch_max: Option<usize>,
@@ -224,6 +232,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Packets buffered per socket.
     pub socket_buffer: usize,
+    /// Bytes a client may send in one request or WebSocket message.
+    pub max_payload: usize,
+    /// How long a session may wait before its Socket.IO `connect`.
+    pub connect_timeout: Duration,
     pub writer: WriterConfig,
 }
 
@@ -289,6 +301,10 @@ impl Config {
             cors_origins: cors_origins.into_iter().filter(|o| o != "*").collect(),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
             socket_buffer: s.socket_buffer.unwrap_or(1024).max(16),
+            max_payload: s.max_payload.unwrap_or(100_000).clamp(1_000, 100_000_000),
+            connect_timeout: Duration::from_millis(
+                s.connect_timeout_ms.unwrap_or(10_000).clamp(100, 300_000),
+            ),
             writer,
         })
     }
@@ -379,6 +395,8 @@ impl Settings {
             cors_origins: self.cors_origins.or(lower.cors_origins),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             socket_buffer: self.socket_buffer.or(lower.socket_buffer),
+            max_payload: self.max_payload.or(lower.max_payload),
+            connect_timeout_ms: self.connect_timeout_ms.or(lower.connect_timeout_ms),
             write_batch_max: self.write_batch_max.or(lower.write_batch_max),
             write_batch_wait_us: self.write_batch_wait_us.or(lower.write_batch_wait_us),
             write_queue: self.write_queue.or(lower.write_queue),

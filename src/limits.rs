@@ -154,16 +154,14 @@ impl RateLimits {
 
     /// The client's address: the peer's, or behind a trusted balancer the last address it
     /// appended to `X-Forwarded-For`.
-    pub fn client_address(&self, request: &http::request::Parts) -> String {
+    pub fn client_address(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> String {
         let forwarded = self
             .trust_x_forwarded_for
-            .then(|| {
-                request
-                    .headers
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .next_back()
-            })
+            .then(|| headers.get_all("x-forwarded-for").iter().next_back())
             .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
@@ -171,8 +169,7 @@ impl RateLimits {
             .filter(|v| !v.is_empty());
         match forwarded {
             Some(address) => address.to_owned(),
-            None => request
-                .extensions
+            None => extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "unknown".to_owned(), |peer| peer.0.ip().to_string()),
         }
@@ -192,9 +189,24 @@ impl RateLimits {
         }
     }
 
-    /// A handshake from `address` (the client's IP), within its allowance.
+    /// A Socket.IO handshake from `address` (the client's IP), within its allowance.
     pub fn connect(&self, address: &str) -> Result<(), ChatError> {
-        admit(self.connect.as_ref(), address, "connect")
+        admit(
+            self.connect.as_ref(),
+            &format!("handshake {address}"),
+            "connect",
+        )
+    }
+
+    /// A new Engine.IO session (a first polling request or a WebSocket upgrade without a
+    /// session id) from `address`, within the same allowance, counted apart: a session costs
+    /// memory from its first byte, before any handshake.
+    pub fn new_session(&self, address: &str) -> Result<(), ChatError> {
+        admit(
+            self.connect.as_ref(),
+            &format!("session {address}"),
+            "session",
+        )
     }
 
     /// A new socket's tolerance for refusals; `None` when abuse never disconnects.

@@ -14,13 +14,17 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::serve::ListenerExt;
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+/// Binary attachments one packet may carry: no command takes any, so a few are plenty to answer
+/// `bad_request` and none can be used to pile up buffers.
+const MAX_ATTACHMENTS: usize = 4;
 
 /// Adds the Socket.IO service, whichever adapter it was built with, to a router.
 type SocketIoLayer = Box<dyn FnOnce(Router) -> Router + Send>;
@@ -69,6 +73,17 @@ impl App {
         );
         let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
+            // One bound on what a client may send at once, whatever the transport: a polling
+            // request, a WebSocket message or frame, or the binary attachments of a packet.
+            .max_payload(config.max_payload as u64)
+            .connect_timeout(config.connect_timeout)
+            .ws_max_message_size(config.max_payload)
+            .ws_max_frame_size(config.max_payload)
+            .with_parser(
+                ParserConfig::common()
+                    .max_incoming_binary_buf_size(config.max_payload)
+                    .max_incoming_binaries(MAX_ATTACHMENTS),
+            )
             .with_state(state.clone());
         let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match &node {
             Some(node) => {
@@ -91,7 +106,12 @@ impl App {
             api_key: config.api_key.as_deref().map(Arc::from),
             metrics: telemetry::metrics(),
         };
-        let router = socketio(http::router(http_state)).layer(cors(&config.cors_origins));
+        let router = socketio(http::router(http_state))
+            .layer(axum::middleware::from_fn_with_state(
+                state.limits.clone(),
+                http::sessions::limit_new,
+            ))
+            .layer(cors(&config.cors_origins));
         let listener = TcpListener::bind((config.host, config.port))
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;

@@ -118,3 +118,38 @@ test("a binary attachment where text belongs is a bad_request", async () => {
     s.close();
   }
 });
+
+test("deep nesting is a bad_request, not a crash", async () => {
+  const room = unique("deep");
+  const s = await connectAs(server, unique("nester"));
+  try {
+    await ok(s, "join", { room });
+    let deep = "x";
+    for (let i = 0; i < 1000; i++) deep = [deep]; // past serde_json's recursion limit (128)
+    const reply = await command(s, "message", { room, text: deep });
+    assert.equal(reply.error.code, "bad_request");
+    await ok(s, "message", { room, text: "still here" });
+  } finally {
+    s.close();
+  }
+});
+
+for (const transports of [["websocket"], ["polling"]]) {
+  test(`a payload over the limit closes that connection (${transports[0]}); the others are served`, async () => {
+    const room = unique("oversize");
+    const big = await connectAs(server, unique("big"), { transports });
+    const healthy = await connectAs(server, unique("healthy"));
+    try {
+      await ok(big, "join", { room });
+      await ok(healthy, "join", { room });
+      const gone = new Promise((resolve) => big.once("disconnect", resolve));
+      big.emit("message", { room, text: "x".repeat(200_000) }, () => {});
+      await gone;
+      await ok(healthy, "message", { room, text: "served" });
+      const stored = (await ok(healthy, "history", { room })).messages.map((m) => m.text);
+      assert.deepEqual(stored, ["served"]);
+    } finally {
+      closeAll(big, healthy);
+    }
+  });
+}

@@ -5,6 +5,7 @@ mod error;
 mod health;
 mod messages;
 mod metrics;
+pub mod sessions;
 
 use crate::cluster::Link;
 use crate::realtime::Fanout;

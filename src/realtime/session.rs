@@ -89,8 +89,11 @@ async fn admit<A: Adapter>(
     app: &AppState,
 ) -> Result<Identity, ChatError> {
     app.ensure_serving()?;
-    app.limits
-        .connect(&app.limits.client_address(socket.req_parts()))?;
+    let request = socket.req_parts();
+    let address = app
+        .limits
+        .client_address(&request.headers, &request.extensions);
+    app.limits.connect(&address)?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
     let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
     let identity = app.auth.authenticate(credentials)?;
