@@ -108,6 +108,9 @@ pub struct Settings {
     /// balancer that appends it, never when clients can reach the server directly) [default: false].
     #[arg(long, env = "CHATOXIDE_TRUST_X_FORWARDED_FOR")]
     pub trust_x_forwarded_for: Option<bool>,
+    /// Rooms one user may be a member of; joining another answers `forbidden` [default: 1000].
+    #[arg(long, env = "CHATOXIDE_MAX_ROOMS_PER_USER")]
+    pub max_rooms_per_user: Option<u64>,
     /// Sockets one user may hold on this node; more are refused with `rate_limited` [default: 20].
     #[arg(long, env = "CHATOXIDE_MAX_SOCKETS_PER_USER")]
     pub max_sockets_per_user: Option<usize>,
@@ -388,6 +391,7 @@ impl Settings {
             limit_strikes: self.limit_strikes.or(lower.limit_strikes),
             max_sockets_per_user: self.max_sockets_per_user.or(lower.max_sockets_per_user),
             trust_x_forwarded_for: self.trust_x_forwarded_for.or(lower.trust_x_forwarded_for),
+            max_rooms_per_user: self.max_rooms_per_user.or(lower.max_rooms_per_user),
             api_key: self.api_key.or(lower.api_key),
             log_filter: self.log_filter.or(lower.log_filter),
             log_format: self.log_format.or(lower.log_format),
@@ -409,7 +413,10 @@ impl Settings {
 /// The rate limits: the defaults, each replaced where set (`off` turns one off), or none.
 fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
     if s.rate_limits == Some(false) {
-        return Ok(RateConfig::off());
+        return Ok(RateConfig {
+            trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),
+            ..RateConfig::off()
+        });
     }
     let d = RateConfig::default();
     let pick = |name: &str, set: &Option<String>, default: Option<Rate>| match set.as_deref() {
@@ -430,6 +437,7 @@ fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
         strikes: pick("strikes", &s.limit_strikes, d.strikes)?,
         sockets_per_user: Some(s.max_sockets_per_user.unwrap_or(20).max(1)),
         trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),
+        rooms_per_user: Some(s.max_rooms_per_user.unwrap_or(1000).max(1)),
     })
 }
 

@@ -64,6 +64,8 @@ pub struct RateConfig {
     pub sockets_per_user: Option<usize>,
     /// Whether a client's address is the last `X-Forwarded-For` entry (behind a balancer).
     pub trust_x_forwarded_for: bool,
+    /// Rooms one user may be a member of.
+    pub rooms_per_user: Option<u64>,
 }
 
 impl Default for RateConfig {
@@ -81,6 +83,7 @@ impl Default for RateConfig {
             strikes: rate(30, 1.0),
             sockets_per_user: Some(20),
             trust_x_forwarded_for: false,
+            rooms_per_user: Some(1000),
         }
     }
 }
@@ -99,6 +102,7 @@ impl RateConfig {
             strikes: None,
             sockets_per_user: None,
             trust_x_forwarded_for: false,
+            rooms_per_user: None,
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct RateLimits {
     strikes: Option<Quota>,
     sockets_per_user: Option<usize>,
     trust_x_forwarded_for: bool,
+    rooms_per_user: Option<u64>,
 }
 
 impl RateLimits {
@@ -149,6 +154,25 @@ impl RateLimits {
             strikes: config.strikes.and_then(Rate::quota),
             sockets_per_user: config.sockets_per_user,
             trust_x_forwarded_for: config.trust_x_forwarded_for,
+            rooms_per_user: config.rooms_per_user,
+        }
+    }
+
+    /// Whether the rooms limit is on (joining a new room then costs a count).
+    pub fn counts_rooms(&self) -> bool {
+        self.rooms_per_user.is_some()
+    }
+
+    /// `forbidden` when a member of `held` rooms may not join another.
+    pub fn another_room(&self, held: u64) -> Result<(), ChatError> {
+        match self.rooms_per_user {
+            Some(max) if held >= max => {
+                metrics::counter!(names::RATE_LIMITED, "limit" => "rooms_per_user").increment(1);
+                Err(ChatError::forbidden(format!(
+                    "at most {max} rooms per user; leave one first"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 

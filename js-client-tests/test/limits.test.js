@@ -87,7 +87,7 @@ describe("configured limits", () => {
   before(
     async () =>
       (server = await startServer({
-        env: { API_KEY, CHATOXIDE_LIMIT_MESSAGE: "off", CHATOXIDE_LIMIT_PUBLISH: "3:0.01" },
+        env: { API_KEY, CHATOXIDE_LIMIT_MESSAGE: "off", CHATOXIDE_LIMIT_PUBLISH: "3:0.01", CHATOXIDE_MAX_ROOMS_PER_USER: "3" },
       })),
   );
   after(() => server.close());
@@ -101,6 +101,21 @@ describe("configured limits", () => {
         Array.from({ length: 40 }, (_, i) => command(socket, "message", { room, text: `m${i}` })),
       );
       assert.ok(replies.every((r) => r.ok));
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("a user may be a member of at most the configured number of rooms", async () => {
+    const socket = await connectAs(server, unique("collector"));
+    const rooms = [unique("r1"), unique("r2"), unique("r3")];
+    try {
+      for (const room of rooms) await ok(socket, "join", { room });
+      const refused = await command(socket, "join", { room: unique("r4") });
+      assert.equal(refused.error?.code, "forbidden");
+      await ok(socket, "join", { room: rooms[0] }); // a room already joined is no new one
+      await ok(socket, "leave", { room: rooms[1] });
+      await ok(socket, "join", { room: unique("r5") });
     } finally {
       socket.close();
     }

@@ -41,6 +41,10 @@ async fn run_join<A: Adapter>(
         let known = app.store.room(&name).await?;
         since.ensure_in_room(known.map_or(0, |r| r.id))?;
     }
+    if app.limits.counts_rooms() && app.store.membership(&name, &user.id).await?.is_none() {
+        app.limits
+            .another_room(app.store.membership_count(&user.id).await?)?;
+    }
     let joined = app.store.join(&name, &user).await?;
     socket.join(name.to_string());
     let users_sockets = || socket.within(user.personal_room());

@@ -5,8 +5,8 @@ use crate::chat::{RoomName, User};
 use entity::{membership, room};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait, TryInsertResult,
 };
 
 impl Store {
@@ -62,6 +62,14 @@ impl Store {
             .one(&self.db)
             .await?;
         Ok(member.map(|_| room))
+    }
+
+    /// How many rooms `user_id` is a member of.
+    pub async fn membership_count(&self, user_id: &str) -> Result<u64, StoreError> {
+        Ok(membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .count(&self.db)
+            .await?)
     }
 
     /// Every member of the room, in the order they joined.
