@@ -144,6 +144,17 @@ pub struct Settings {
     /// (Node's socket.io waits 45 s; clients send it at once) [default: 10000].
     #[arg(long, env = "CHATOXIDE_CONNECT_TIMEOUT_MS")]
     pub connect_timeout_ms: Option<u64>,
+    /// Milliseconds between Engine.IO pings [default: 25000, as Node's socket.io].
+    #[arg(long, env = "CHATOXIDE_PING_INTERVAL_MS")]
+    pub ping_interval_ms: Option<u64>,
+    /// Milliseconds a client has to answer a ping; one that does not (it stopped reading) is
+    /// disconnected [default: 20000, as Node's socket.io].
+    #[arg(long, env = "CHATOXIDE_PING_TIMEOUT_MS")]
+    pub ping_timeout_ms: Option<u64>,
+    /// Milliseconds data sent to a client may stay unacknowledged (a client that stopped
+    /// reading, a dead peer) before the connection is dropped, TCP_USER_TIMEOUT [default: 30000].
+    #[arg(long, env = "CHATOXIDE_TCP_USER_TIMEOUT_MS")]
+    pub tcp_user_timeout_ms: Option<u64>,
     /// Most messages stored in one transaction [default: 512].
     #[arg(long, env = "CHATOXIDE_WRITE_BATCH_MAX")]
     pub write_batch_max: Option<usize>,
@@ -239,6 +250,10 @@ pub struct Config {
     pub max_payload: usize,
     /// How long a session may wait before its Socket.IO `connect`.
     pub connect_timeout: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// How long data to a client may go unacknowledged before the connection is dropped.
+    pub tcp_user_timeout: Duration,
     pub writer: WriterConfig,
 }
 
@@ -307,6 +322,17 @@ impl Config {
             max_payload: s.max_payload.unwrap_or(100_000).clamp(1_000, 100_000_000),
             connect_timeout: Duration::from_millis(
                 s.connect_timeout_ms.unwrap_or(10_000).clamp(100, 300_000),
+            ),
+            ping_interval: Duration::from_millis(
+                s.ping_interval_ms.unwrap_or(25_000).clamp(100, 600_000),
+            ),
+            ping_timeout: Duration::from_millis(
+                s.ping_timeout_ms.unwrap_or(20_000).clamp(100, 600_000),
+            ),
+            tcp_user_timeout: Duration::from_millis(
+                s.tcp_user_timeout_ms
+                    .unwrap_or(30_000)
+                    .clamp(1_000, 3_600_000),
             ),
             writer,
         })
@@ -401,6 +427,9 @@ impl Settings {
             socket_buffer: self.socket_buffer.or(lower.socket_buffer),
             max_payload: self.max_payload.or(lower.max_payload),
             connect_timeout_ms: self.connect_timeout_ms.or(lower.connect_timeout_ms),
+            ping_interval_ms: self.ping_interval_ms.or(lower.ping_interval_ms),
+            ping_timeout_ms: self.ping_timeout_ms.or(lower.ping_timeout_ms),
+            tcp_user_timeout_ms: self.tcp_user_timeout_ms.or(lower.tcp_user_timeout_ms),
             write_batch_max: self.write_batch_max.or(lower.write_batch_max),
             write_batch_wait_us: self.write_batch_wait_us.or(lower.write_batch_wait_us),
             write_queue: self.write_queue.or(lower.write_queue),

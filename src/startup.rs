@@ -38,6 +38,7 @@ pub struct App {
     state: AppState,
     writer: WriterTask,
     grace: Duration,
+    user_timeout: Duration,
 }
 
 impl App {
@@ -77,6 +78,10 @@ impl App {
             // request, a WebSocket message or frame, or the binary attachments of a packet.
             .max_payload(config.max_payload as u64)
             .connect_timeout(config.connect_timeout)
+            // A client that stops reading misses its pings and is disconnected: its queue
+            // (socket_buffer packets) is all it ever holds.
+            .ping_interval(config.ping_interval)
+            .ping_timeout(config.ping_timeout)
             .ws_max_message_size(config.max_payload)
             .ws_max_frame_size(config.max_payload)
             .with_parser(
@@ -123,6 +128,7 @@ impl App {
             state,
             writer: writer_task,
             grace: config.shutdown_grace,
+            user_timeout: config.tcp_user_timeout,
         })
     }
 
@@ -142,12 +148,20 @@ impl App {
             state,
             writer,
             grace,
+            user_timeout,
         } = self;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         // Chat frames are small and latency-bound: no Nagle delay behind an unacknowledged one.
-        let listener = listener.tap_io(|tcp| {
+        // A peer that stops reading (or dies) holds data unacknowledged; past the user timeout
+        // the kernel drops the connection, and with it the session and its queue.
+        let listener = listener.tap_io(move |tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+            #[cfg(target_os = "linux")]
+            if let Err(err) = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(user_timeout))
+            {
+                tracing::debug!(error = %err, "could not set TCP_USER_TIMEOUT");
             }
         });
         // The peer's address reaches the handshake (per-address limits) through ConnectInfo.

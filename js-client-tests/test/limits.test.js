@@ -2,6 +2,8 @@
 // retry hint past it; typing dropped in silence; the HTTP publish route's own limit.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import WebSocket from "ws";
 import { startServer } from "../harness/server.js";
 import { connect, connectAs, refusal, command, ok, record, unique, closeAll, barrier } from "../harness/client.js";
 
@@ -236,6 +238,70 @@ describe("connections: per address, per user, and clients that ignore the limits
       assert.match(metrics, /chatoxide_abuse_disconnects_total [1-9]/);
     } finally {
       socket.close();
+    }
+  });
+});
+
+describe("a client that stops reading", () => {
+  let server;
+  before(
+    async () =>
+      (server = await startServer({
+        env: {
+          CHATOXIDE_RATE_LIMITS: "false",
+          CHATOXIDE_PING_INTERVAL_MS: "500",
+          CHATOXIDE_PING_TIMEOUT_MS: "500",
+          CHATOXIDE_SOCKET_BUFFER: "64",
+          CHATOXIDE_TCP_USER_TIMEOUT_MS: "2000",
+        },
+      })),
+  );
+  after(() => server.close());
+
+  test("is disconnected, and the server's memory does not grow with what it was sent", async () => {
+    const room = unique("flooded");
+    const sloth = unique("sloth");
+    // A raw WebSocket client, so that it can stop reading at the TCP level.
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+    const frames = [];
+    ws.on("message", (data) => {
+      const frame = data.toString();
+      if (frame === "2") ws.send("3");
+      frames.push(frame);
+    });
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    const frame = async (prefix) => {
+      while (!frames.some((f) => f.startsWith(prefix))) await sleep(10);
+    };
+    ws.send(`40${JSON.stringify({ username: sloth })}`);
+    await frame("40"); // events sent before the connect is acknowledged have no socket yet
+    ws.send(`421${JSON.stringify(["join", { room }])}`);
+    const flooder = await connectAs(server, unique("flooder"));
+    try {
+      await ok(flooder, "join", { room });
+      await frame("431");
+      const online = async () => (await ok(flooder, "presence", { room })).users.map((u) => u.id);
+      assert.ok((await online()).includes(sloth));
+
+      ws.pause(); // reads nothing from now on: its pings go unanswered, its buffers fill
+      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.process.pid}/status`, "utf8"))[1]);
+      const before = rss();
+      const text = "x".repeat(2000);
+      // In windows of 32: the flooder reads, and its own queue holds 64 packets.
+      for (let i = 0; i < 2000; i += 32) {
+        await Promise.all(Array.from({ length: 32 }, () => command(flooder, "message", { room, text })));
+      }
+      const deadline = Date.now() + 10_000;
+      while ((await online()).includes(sloth)) {
+        assert.ok(Date.now() < deadline, "the client that stopped reading is still connected");
+        await sleep(100);
+      }
+      // 2,000 messages of 2 kB were sent its way; it was holding at most 64 packets.
+      assert.ok(rss() < before + 16 * 1024, `RSS grew from ${before} to ${rss()} KiB`);
+      await ok(flooder, "message", { room, text: "the rest are served" });
+    } finally {
+      ws.terminate();
+      flooder.close();
     }
   });
 });
