@@ -5,7 +5,7 @@
 //! arrive are counted, and so are the messages each node reports it dropped
 //! (`chatoxide_redis_dropped_total`).
 
-use crate::report::{histogram, percentiles, record};
+use crate::report::{Run, histogram, percentiles, record};
 use crate::socketio::{Incoming, Socket};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -29,18 +29,8 @@ pub struct Args {
     /// Messages per second, all senders together.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
-    /// Seconds run before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    warmup: f64,
-    /// Prefix of room and user names (a run's own).
-    #[arg(long, default_value = "bench")]
-    prefix: String,
-    /// A label printed with the result.
-    #[arg(long, default_value = "")]
-    label: String,
+    #[command(flatten)]
+    run: Run,
 }
 
 /// The measured window, shared by every connection: times in messages are microseconds since
@@ -71,14 +61,14 @@ struct Sent {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(!args.urls.is_empty(), "--urls names no node");
-    let room = format!("{}-room", args.prefix);
+    let room = format!("{}-room", args.run.prefix);
     let dropped_before = dropped(&args.urls).await;
     let ready = Arc::new(Barrier::new(args.receivers + args.senders + 1));
     let (go, start) = watch::channel(None::<Clock>);
     let mut receivers = Vec::new();
     for i in 0..args.receivers {
         let url = args.urls[i % args.urls.len()].clone();
-        let user = format!("{}-rx{i}", args.prefix);
+        let user = format!("{}-rx{i}", args.run.prefix);
         let (room, ready, start) = (room.clone(), ready.clone(), start.clone());
         receivers.push(tokio::spawn(async move {
             let socket = joined(&url, &user, &room).await;
@@ -90,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut senders = Vec::new();
     for i in 0..args.senders {
         let url = args.urls[(i + 1) % args.urls.len()].clone();
-        let user = format!("{}-tx{i}", args.prefix);
+        let user = format!("{}-tx{i}", args.run.prefix);
         let (room, ready, start, args) = (room.clone(), ready.clone(), start.clone(), args.clone());
         senders.push(tokio::spawn(async move {
             let socket = joined(&url, &user, &room).await;
@@ -103,8 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let epoch = Instant::now();
     let clock = Clock {
         epoch,
-        measure_from: Duration::from_secs_f64(args.warmup),
-        end: Duration::from_secs_f64(args.warmup + args.seconds),
+        measure_from: Duration::from_secs_f64(args.run.warmup),
+        end: Duration::from_secs_f64(args.run.warmup + args.run.seconds),
     };
     go.send(Some(clock))
         .context("every connection task ended")?;
@@ -141,13 +131,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let dropped_after = dropped(&args.urls).await;
     let result = json!({
         "scenario": "cluster",
-        "label": args.label,
+        "label": args.run.label,
         "nodes": args.urls.len(),
         "receivers": args.receivers,
         "senders": args.senders,
         "target_rate": args.rate,
-        "acked_per_sec": sent as f64 / args.seconds,
-        "deliveries_per_sec": deliveries as f64 / args.seconds,
+        "acked_per_sec": sent as f64 / args.run.seconds,
+        "deliveries_per_sec": deliveries as f64 / args.run.seconds,
         "delivery_latency": percentiles(&latency),
         "ack_latency": percentiles(&ack_latency),
         "lost_deliveries": expected.saturating_sub(deliveries),

@@ -4,7 +4,7 @@
 //! throughput the server sustains. Open loop (`--rate`): messages leave on a fixed schedule and
 //! latency counts from the scheduled time, so a stalled server cannot hide its queueing.
 
-use crate::report::{histogram, percentiles, record};
+use crate::report::{Run, histogram, percentiles, record};
 use crate::socketio::{Incoming, Socket};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -31,18 +31,8 @@ pub struct Args {
     /// Total messages per second (open loop); unset: closed loop.
     #[arg(long)]
     rate: Option<f64>,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
-    /// Seconds run before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    warmup: f64,
-    /// Prefix of room and user names (a run's own).
-    #[arg(long, default_value = "bench")]
-    prefix: String,
-    /// A label printed with the result (e.g. chatoxide-sqlite).
-    #[arg(long, default_value = "")]
-    label: String,
+    #[command(flatten)]
+    run: Run,
 }
 
 struct Outcome {
@@ -80,12 +70,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let result = json!({
         "scenario": "durable",
-        "label": args.label,
+        "label": args.run.label,
         "mode": if args.rate.is_some() { "open" } else { "closed" },
         "connections": args.connections,
         "rooms": args.rooms,
         "target_rate": args.rate,
-        "acked_per_sec": acked as f64 / args.seconds,
+        "acked_per_sec": acked as f64 / args.run.seconds,
         "ack_latency": percentiles(&latency),
         "errors": errors,
         "failed_connections": failed,
@@ -95,8 +85,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn connection(i: usize, args: Args, barrier: Arc<Barrier>) -> anyhow::Result<Outcome> {
-    let user = format!("{}-u{i}", args.prefix);
-    let room = format!("{}-r{}", args.prefix, i % args.rooms);
+    let user = format!("{}-u{i}", args.run.prefix);
+    let room = format!("{}-r{}", args.run.prefix, i % args.rooms);
     let joined = async {
         let mut socket = Socket::connect(&args.url, &json!({ "username": user })).await?;
         socket.call(0, "join", &json!({ "room": room })).await?;
@@ -106,8 +96,8 @@ async fn connection(i: usize, args: Args, barrier: Arc<Barrier>) -> anyhow::Resu
     barrier.wait().await;
     let mut socket = joined?;
     let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(args.warmup);
-    let end = measure_from + Duration::from_secs_f64(args.seconds);
+    let measure_from = start + Duration::from_secs_f64(args.run.warmup);
+    let end = measure_from + Duration::from_secs_f64(args.run.seconds);
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let mut out = Outcome {
         latency: histogram(),

@@ -27,3 +27,20 @@ pub fn percentiles(h: &Histogram<u64>) -> Value {
         "count": h.len(),
     })
 }
+
+/// What every timed scenario takes: how long it measures, and how its run is named.
+#[derive(clap::Args, Clone)]
+pub struct Run {
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Prefix of room and user names (a run's own).
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+    /// A label printed with the result (e.g. chatoxide-sqlite).
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
