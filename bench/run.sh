@@ -5,6 +5,8 @@
 #                                 and ack latency at a fixed rate (open loop), on chatoxide with
 #                                 SQLite, chatoxide with PostgreSQL, and Node socket.io + pg
 #   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
+#   bench/run.sh idle [REPS]      CONNECTIONS (5000) idle WebSocket connections held: server memory
+#                                 per connection (RSS and kernel TCP buffers), chatoxide and Node
 #   bench/run.sh cluster [REPS]   cross-node delivery: one room, 150 receivers and 15 senders spread
 #                                 over 3 chatoxide nodes on Redis + PostgreSQL, against the same
 #                                 load on 1 node, at stepped rates (RATES, default "200 500 1000")
@@ -131,6 +133,15 @@ case "$scenario" in
       stop_server
     done
     ;;
+  idle)
+    for rep in $(seq "$reps"); do
+      for target in chatoxide-sqlite node-postgres; do
+        start "$target"
+        load idle --url "http://127.0.0.1:$port" --pid "$server_pids" --connections "${CONNECTIONS:-5000}" --prefix "r$rep" --label "$target idle"
+        stop_server
+      done
+    done
+    ;;
   cluster)
     for rep in $(seq "$reps"); do
       for rate in ${RATES:-200 500 1000}; do
@@ -143,7 +154,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh durable [REPS] | history | cluster [REPS]" >&2
+    echo "usage: bench/run.sh durable [REPS] | history | idle [REPS] | cluster [REPS]" >&2
     exit 2
     ;;
 esac

@@ -21,6 +21,16 @@ for (const [label, rs] of groups) {
       p999_ms: median(rs.map((r) => r.ack_latency.p999_ms)),
       errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
     });
+  } else if (rs[0].scenario === "idle") {
+    rows.push({
+      label,
+      runs: rs.length,
+      connections: median(rs.map((r) => r.connections)),
+      rss_bytes_per_conn: Math.round(median(rs.map((r) => r.rss_bytes_per_connection))),
+      kernel_bytes_per_conn: Math.round(median(rs.map((r) => r.kernel_tcp_bytes_per_connection))),
+      connect_secs: +median(rs.map((r) => r.connect_secs)).toFixed(2),
+      failed: rs.reduce((n, r) => n + r.failed_connections, 0),
+    });
   } else if (rs[0].scenario === "cluster") {
     rows.push({
       label,
@@ -50,6 +60,12 @@ for (const r of rows) {
     "throughput × node": +(r.acked_per_sec / node.acked_per_sec).toFixed(2),
     "p99 ÷ node": +(r.p99_ms / node.p99_ms).toFixed(2),
   });
+}
+// Idle: memory per connection against Node's.
+for (const r of rows) {
+  const node = byLabel.get("node-postgres idle");
+  if (r.rss_bytes_per_conn === undefined || !node || r.label === node.label) continue;
+  ratios.push({ label: r.label, "RSS per connection ÷ node": +(r.rss_bytes_per_conn / node.rss_bytes_per_conn).toFixed(2) });
 }
 // Cluster: three nodes against one node at the same rate.
 for (const r of rows) {

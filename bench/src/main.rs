@@ -4,6 +4,7 @@
 mod cluster;
 mod durable;
 mod history;
+mod idle;
 mod report;
 mod socketio;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Scenario {
     /// Acknowledged `message` commands: throughput (closed loop) or latency at a fixed rate.
     Durable(durable::Args),
+    /// Idle connections held open: server memory per connection.
+    Idle(idle::Args),
     /// Cross-node delivery: one room, receivers and senders spread over one or more nodes.
     Cluster(cluster::Args),
     /// Seeds a room with many messages straight into the database, then times history pages.
@@ -32,5 +35,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Durable(args) => durable::run(args).await,
         Scenario::History(args) => history::run(args).await,
         Scenario::Cluster(args) => cluster::run(args).await,
+        Scenario::Idle(args) => idle::run(args).await,
     }
 }
