@@ -28,6 +28,9 @@ pub struct Args {
     /// Seconds the connections are held before measuring (the server settles).
     #[arg(long, default_value_t = 3.0)]
     settle: f64,
+    /// Open Engine.IO sessions only, without the Socket.IO `connect`: what the transport costs.
+    #[arg(long)]
+    engine_only: bool,
     /// Prefix of user names (a run's own).
     #[arg(long, default_value = "idle")]
     prefix: String,
@@ -42,11 +45,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
-        let (gate, url) = (gate.clone(), args.url.clone());
+        let (gate, url, engine_only) = (gate.clone(), args.url.clone(), args.engine_only);
         let user = format!("{}-{i}", args.prefix);
         tasks.push(tokio::spawn(async move {
             let _turn = gate.acquire_owned().await?;
-            Socket::connect(&url, &json!({ "username": user })).await
+            if engine_only {
+                Socket::open(&url).await
+            } else {
+                Socket::connect(&url, &json!({ "username": user })).await
+            }
         }));
     }
     let mut held = Vec::with_capacity(args.connections);
@@ -69,6 +76,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let result = json!({
         "scenario": "idle",
         "label": args.label,
+        "engine_only": args.engine_only,
         "connections": held.len(),
         "failed_connections": failed,
         "connect_secs": connect_secs,

@@ -22,15 +22,7 @@ pub enum Incoming {
 impl Socket {
     /// `base` is `http://host:port`.
     pub async fn connect(base: &str, auth: &Value) -> anyhow::Result<Self> {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http", "ws", 1)
-        );
-        // No Nagle delay: browsers and socket.io-client send each frame at once too.
-        let (ws, _) = connect_async_with_config(url, None, true)
-            .await
-            .context("websocket handshake")?;
-        let mut socket = Self { ws };
+        let mut socket = Self::open(base).await?;
         socket.send(format!("40{auth}")).await?;
         loop {
             let frame = socket.frame().await?;
@@ -44,6 +36,23 @@ impl Socket {
                 socket.send("3".into()).await?;
             }
         }
+    }
+
+    /// An Engine.IO session over WebSocket, without the Socket.IO `connect` (for measuring
+    /// what the transport alone costs).
+    pub async fn open(base: &str) -> anyhow::Result<Self> {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            base.replacen("http", "ws", 1)
+        );
+        // No Nagle delay: browsers and socket.io-client send each frame at once too.
+        let (ws, _) = connect_async_with_config(url, None, true)
+            .await
+            .context("websocket handshake")?;
+        let mut socket = Self { ws };
+        let open = socket.frame().await?;
+        anyhow::ensure!(open.starts_with('0'), "no Engine.IO open packet: {open}");
+        Ok(socket)
     }
 
     pub async fn emit_with_ack(&mut self, id: u64, event: &str, arg: &Value) -> anyhow::Result<()> {
