@@ -1,7 +1,7 @@
 // Starts the built chatoxide binary on a free port and stops it: the server under test is the
 // real process, reached over real sockets.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDatabase } from "./database.js";
@@ -96,6 +96,12 @@ class Server {
   async close() {
     await this.stop("SIGKILL");
     await this.db.drop();
+  }
+
+  /** The server process's resident memory now, in KiB (from /proc). */
+  rssKiB() {
+    const status = readFileSync(`/proc/${this.process.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
   }
 
   async fetch(path, init) {

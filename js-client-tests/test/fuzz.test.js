@@ -5,7 +5,6 @@
 // Longer run:  FUZZ_SECONDS=300 FUZZ_SEED=42 node --test test/fuzz.test.js   (after cargo build)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { connectAs, ok, next, unique, closeAll } from "../harness/client.js";
@@ -75,8 +74,6 @@ function fuzzPacket() {
     default: return Buffer.from(Array.from({ length: int(256) }, () => int(256)));
   }
 }
-
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 
 let server;
 // Rate limits off so that the packets reach the parsers (on, most sessions would be refused at
@@ -152,7 +149,7 @@ test(`fuzzing for 2 × ${SECONDS} s per transport (seed ${SEED}) leaves the serv
     const settle = () => new Promise((r) => setTimeout(r, 1500));
     await round();
     await settle();
-    const before = rssKiB(server.process.pid);
+    const before = server.rssKiB();
     await round();
     await settle();
 
@@ -164,7 +161,7 @@ test(`fuzzing for 2 × ${SECONDS} s per transport (seed ${SEED}) leaves the serv
     await ok(fresh, "join", { room });
     fresh.close();
 
-    const afterKiB = rssKiB(server.process.pid);
+    const afterKiB = server.rssKiB();
     console.log(`# server RSS: ${before} KiB after the first round, ${afterKiB} KiB after the second`);
     assert.ok(afterKiB < before + 16 * 1024, `RSS grew from ${before} to ${afterKiB} KiB`);
   } finally {

@@ -2,7 +2,6 @@
 // retry hint past it; typing dropped in silence; the HTTP publish route's own limit.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { startServer } from "../harness/server.js";
 import { connect, connectAs, refusal, command, ok, record, unique, closeAll, barrier } from "../harness/client.js";
@@ -284,8 +283,7 @@ describe("a client that stops reading", () => {
       assert.ok((await online()).includes(sloth));
 
       ws.pause(); // reads nothing from now on: its pings go unanswered, its buffers fill
-      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.process.pid}/status`, "utf8"))[1]);
-      const before = rss();
+      const before = server.rssKiB();
       const text = "x".repeat(2000);
       // In windows of 32: the flooder reads, and its own queue holds 64 packets.
       for (let i = 0; i < 2000; i += 32) {
@@ -297,7 +295,8 @@ describe("a client that stops reading", () => {
         await sleep(100);
       }
       // 2,000 messages of 2 kB were sent its way; it was holding at most 64 packets.
-      assert.ok(rss() < before + 16 * 1024, `RSS grew from ${before} to ${rss()} KiB`);
+      const after = server.rssKiB();
+      assert.ok(after < before + 16 * 1024, `RSS grew from ${before} to ${after} KiB`);
       await ok(flooder, "message", { room, text: "the rest are served" });
     } finally {
       ws.terminate();
