@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
-# Benchmarks, chatoxide beside the Node socket.io baseline in the same run.
+# Benchmarks, chatoxide beside the Node socket.io baseline (bench/node-baseline/server.js) in the
+# same run, driven by the same load tool (bench/src, `chatoxide-load`).
 #
-#   bench/run.sh durable [REPS]   acked `message` throughput (closed loop, 1 room and 50 rooms)
-#                                 and ack latency at a fixed rate (open loop), on chatoxide with
-#                                 SQLite, chatoxide with PostgreSQL, and Node socket.io + pg
-#   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
 #   bench/run.sh idle [REPS]      CONNECTIONS (5000) idle WebSocket connections held: server memory
-#                                 per connection (RSS and kernel TCP buffers), chatoxide and Node
-#   bench/run.sh cluster [REPS]   cross-node delivery: one room, 150 receivers and 15 senders spread
-#                                 over 3 chatoxide nodes on Redis + PostgreSQL, against the same
-#                                 load on 1 node, at stepped rates (RATES, default "200 500 1000")
+#                                 per connection (RSS and kernel TCP buffers)
+#   bench/run.sh fanout [REPS]    one room of RECEIVERS (1000; also 10000) and one sender at stepped
+#                                 rates (RATES): delivery p99, loss, server CPU per delivery
+#   bench/run.sh roundtrip [REPS] ack latency p50/p99/p99.9 at a fixed RATE (5000 commands/s, 50
+#                                 connections in rooms of 5): `typing` (nothing stored) and
+#                                 `message` (stored before the ack; SQLite, PostgreSQL)
+#   bench/run.sh storm [REPS]     CONNECTIONS (10000) connecting at once (1000 handshakes in
+#                                 flight): connections per second until all are in, failures
+#   bench/run.sh durable [REPS]   acked `message` throughput (closed loop, 1 room and 50 rooms) on
+#                                 SQLite, PostgreSQL, and Node socket.io + pg
+#   bench/run.sh capacity [REPS]  19,000 connections held by one server process (two load
+#                                 processes: 20,000 open files each at most), round-trip latency
+#                                 beside them against beside none
+#   bench/run.sh cluster [REPS]   the fanout scenario over 3 chatoxide nodes on Redis + PostgreSQL
+#                                 against 1 node, at stepped RATES
+#   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
 #
-# Runs are interleaved (A B C A B C ...); the server is pinned to core 0, the load tool to core 1.
-# Each run gets a fresh database. chatoxide runs with its rate limits off (the baseline has none,
-# and one load user sends far more than a person). Results: one JSON line per run in bench/results/, then the
-# medians and the ratios to Node. Settings: SECONDS_PER_RUN (10), RATE (5000 msgs/s),
-# PG (postgres://postgres@127.0.0.1:5432).
+# Runs are interleaved (A B A B ...); the server is pinned to core 0, the load tool to core 1.
+# Each run gets a fresh server and database. chatoxide runs with its rate limits off (the
+# baseline has none, and one load user sends far more than a person). Results: one JSON line
+# per run (per step for fanout) in bench/results/, then the medians and the ratios to Node.
+# Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenario=${1:-durable}
 reps=${2:-3}
 seconds=${SECONDS_PER_RUN:-10}
-rate=${RATE:-5000}
 pg=${PG:-postgres://postgres@127.0.0.1:5432}
 port=3200 # outside the ephemeral range 32768-60999
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$scenario.jsonl
@@ -77,7 +85,7 @@ start() {
     node-postgres) db=$(fresh_pg node) ;;
   esac
   if [ "$1" = node-postgres ]; then
-    DATABASE_URL=$db PORT=$port taskset -c 0 node bench/node-baseline/durable.js >"$dir/server.log" 2>&1 &
+    DATABASE_URL=$db PORT=$port taskset -c 0 node bench/node-baseline/server.js >"$dir/server.log" 2>&1 &
   else
     RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db PORT=$port HOST=127.0.0.1 taskset -c 0 target/release/chatoxide >"$dir/server.log" 2>&1 &
   fi
@@ -96,7 +104,7 @@ start_cluster() {
     RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX=$prefix \
       CHATOXIDE_REDIS_BUFFER=${REDIS_BUFFER:-65536} PORT=$((port + i)) HOST=127.0.0.1 \
       taskset -c 0 target/release/chatoxide >"$server_dir/node$i.log" 2>&1 &
-    server_pids="$server_pids $!"
+    server_pids="${server_pids:+$server_pids }$!"
     wait_ready $((port + i))
     urls="$urls${urls:+,}http://127.0.0.1:$((port + i))"
   done
@@ -104,57 +112,116 @@ start_cluster() {
 
 load() { taskset -c 1 target/release/chatoxide-load "$@" | tee -a "$results"; }
 
+url="http://127.0.0.1:$port"
 case "$scenario" in
+  idle)
+    for rep in $(seq "$reps"); do
+      for target in chatoxide-sqlite node-postgres; do
+        start "$target"
+        load idle --url "$url" --pid "$server_pids" --connections "${CONNECTIONS:-5000}" --prefix "r$rep" --label "$target idle"
+        stop_server
+      done
+    done
+    ;;
+  fanout)
+    # The steps reach past each server's capacity; a step's queues drain in the gap after it.
+    for receivers in ${RECEIVERS:-1000 10000}; do
+      if [ "$receivers" -ge 10000 ]; then steps=${RATES:-1,2,3,5,10,20,40}; else steps=${RATES:-10,20,30,50,100,200,400,800}; fi
+      for rep in $(seq "$reps"); do
+        for target in chatoxide-sqlite node-postgres; do
+          start "$target"
+          load fanout --urls "$url" --pids "$server_pids" --receivers "$receivers" --rates "$steps" \
+            --seconds "$seconds" --concurrency 500 --prefix "r$rep" --label "$target fanout-$receivers"
+          stop_server
+        done
+      done
+    done
+    ;;
+  roundtrip)
+    for rep in $(seq "$reps"); do
+      for command in typing message; do
+        for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
+          psql "$pg/postgres" -qc CHECKPOINT >/dev/null
+          start "$target"
+          load durable --url "$url" --connections 50 --rooms 10 --rate "${RATE:-5000}" --command "$command" \
+            --seconds "$seconds" --prefix "r$rep" --label "$target roundtrip-$command"
+          stop_server
+        done
+      done
+    done
+    ;;
+  storm)
+    for rep in $(seq "$reps"); do
+      for target in chatoxide-sqlite node-postgres; do
+        start "$target"
+        load idle --url "$url" --pid "$server_pids" --connections "${CONNECTIONS:-10000}" --concurrency 1000 \
+          --settle 1 --prefix "r$rep" --label "$target storm"
+        stop_server
+      done
+    done
+    ;;
   durable)
     # Every load gets a fresh server and database, and PostgreSQL a CHECKPOINT first, so that
     # one run's background flushing does not land in the next run's tail latency.
-    loads=(
-      "one-room --rooms 1 --window 4"
-      "many-rooms --rooms 50 --window 8"
-      "fixed-rate --rooms 50 --rate $rate"
-    )
     for rep in $(seq "$reps"); do
-      for spec in "${loads[@]}"; do
+      for spec in "one-room --rooms 1 --window 4" "many-rooms --rooms 50 --window 8"; do
         read -r kind options <<<"$spec"
         for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
           psql "$pg/postgres" -qc CHECKPOINT >/dev/null
           start "$target"
           # shellcheck disable=SC2086 # $options is a list of flags
-          load durable --url "http://127.0.0.1:$port" --connections 50 $options --seconds "$seconds" --prefix "r$rep-$kind" --label "$target $kind"
+          load durable --url "$url" --connections 50 $options --seconds "$seconds" --prefix "r$rep-$kind" --label "$target $kind"
           stop_server
         done
+      done
+    done
+    ;;
+  capacity)
+    # Two holders of 9,500 connections each (a process may open 20,000 files), then the
+    # round trip beside them; the same round trip beside no held connection for comparison.
+    for rep in $(seq "$reps"); do
+      for target in chatoxide-sqlite node-postgres; do
+        for held in 0 "${HELD:-19000}"; do
+          start "$target"
+          holders=
+          if [ "$held" -gt 0 ]; then
+            for h in 1 2; do
+              taskset -c 1 target/release/chatoxide-load idle --url "$url" --pid "$server_pids" --connections $((held / 2)) \
+                --concurrency 500 --settle 1 --hold --prefix "r$rep-h$h" --label "$target held-$h" >"$server_dir/holder$h.json" &
+              holders="$holders $!"
+            done
+            for h in 1 2; do
+              until [ -s "$server_dir/holder$h.json" ]; do sleep 0.5; done
+              cat "$server_dir/holder$h.json" | tee -a "$results"
+            done
+          fi
+          load durable --url "$url" --connections 50 --rooms 10 --rate "${RATE:-5000}" --command typing \
+            --seconds "$seconds" --prefix "r$rep" --label "$target beside-$held"
+          for pid in $holders; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+          stop_server
+        done
+      done
+    done
+    ;;
+  cluster)
+    for rep in $(seq "$reps"); do
+      for nodes in 1 3; do
+        start_cluster "$nodes"
+        load fanout --urls "$urls" --pids "${server_pids// /,}" --receivers "${RECEIVERS:-1000}" --senders 3 \
+          --rates "${RATES:-20,50,100,200,400}" --seconds "$seconds" --prefix "r$rep" --label "chatoxide ${nodes}-node"
+        stop_server
       done
     done
     ;;
   history)
     for target in chatoxide-sqlite chatoxide-postgres; do
       start "$target"
-      load history --url "http://127.0.0.1:$port" --database-url "$db" --label "$target"
+      load history --url "$url" --database-url "$db" --label "$target"
       stop_server
     done
     ;;
-  idle)
-    for rep in $(seq "$reps"); do
-      for target in chatoxide-sqlite node-postgres; do
-        start "$target"
-        load idle --url "http://127.0.0.1:$port" --pid "$server_pids" --connections "${CONNECTIONS:-5000}" --prefix "r$rep" --label "$target idle"
-        stop_server
-      done
-    done
-    ;;
-  cluster)
-    for rep in $(seq "$reps"); do
-      for rate in ${RATES:-200 500 1000}; do
-        for nodes in 1 3; do
-          start_cluster "$nodes"
-          load cluster --urls "$urls" --rate "$rate" --seconds "$seconds" --prefix "r$rep-$rate-$nodes" --label "chatoxide ${nodes}-node $rate/s"
-          stop_server
-        done
-      done
-    done
-    ;;
   *)
-    echo "usage: bench/run.sh durable [REPS] | history | idle [REPS] | cluster [REPS]" >&2
+    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster [REPS] | history" >&2
     exit 2
     ;;
 esac

@@ -1,80 +1,103 @@
-// Medians of a results file (one JSON line per run), and ratios to the Node baseline.
+// Medians of a results file (one JSON line per run, or per step of a fanout run), and ratios:
+// chatoxide to the Node baseline under the same load, a 3-node cluster to 1 node, and a
+// round trip beside 19,000 held connections to one beside none.
 import { readFileSync } from "node:fs";
 
 const runs = readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
 const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (!s.length) return null;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const round = (x, digits = 2) => (x === null ? null : +x.toFixed(digits));
+const sum = (rs, f) => rs.reduce((n, r) => n + f(r), 0);
 const groups = new Map();
 for (const r of runs) groups.set(r.label, [...(groups.get(r.label) ?? []), r]);
 
-const rows = [];
-for (const [label, rs] of groups) {
-  if (rs[0].scenario === "durable") {
-    rows.push({
-      label,
-      runs: rs.length,
-      acked_per_sec: Math.round(median(rs.map((r) => r.acked_per_sec))),
-      p50_ms: median(rs.map((r) => r.ack_latency.p50_ms)),
-      p99_ms: median(rs.map((r) => r.ack_latency.p99_ms)),
-      p999_ms: median(rs.map((r) => r.ack_latency.p999_ms)),
-      errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
-    });
-  } else if (rs[0].scenario === "idle") {
-    rows.push({
-      label,
-      runs: rs.length,
-      connections: median(rs.map((r) => r.connections)),
-      rss_bytes_per_conn: Math.round(median(rs.map((r) => r.rss_bytes_per_connection))),
-      kernel_bytes_per_conn: Math.round(median(rs.map((r) => r.kernel_tcp_bytes_per_connection))),
-      connect_secs: +median(rs.map((r) => r.connect_secs)).toFixed(2),
-      failed: rs.reduce((n, r) => n + r.failed_connections, 0),
-    });
-  } else if (rs[0].scenario === "cluster") {
-    rows.push({
-      label,
-      runs: rs.length,
-      deliveries_per_sec: Math.round(median(rs.map((r) => r.deliveries_per_sec))),
-      p50_ms: median(rs.map((r) => r.delivery_latency.p50_ms)),
-      p99_ms: median(rs.map((r) => r.delivery_latency.p99_ms)),
-      ack_p99_ms: median(rs.map((r) => r.ack_latency.p99_ms)),
-      lost: rs.reduce((n, r) => n + r.lost_deliveries, 0),
-      redis_dropped: rs.reduce((n, r) => n + r.redis_dropped, 0),
-    });
-  } else {
-    rows.push({ label, runs: rs.length, p50_ms: median(rs.map((r) => r.page_latency.p50_ms)), p99_ms: median(rs.map((r) => r.page_latency.p99_ms)), seed_secs: median(rs.map((r) => r.seed_secs)) });
-  }
-}
+// One row per label: the medians of its runs.
+const summarize = {
+  durable: (rs) => ({
+    acked_per_sec: Math.round(median(rs.map((r) => r.acked_per_sec))),
+    p50_ms: median(rs.map((r) => r.ack_latency.p50_ms)),
+    p99_ms: median(rs.map((r) => r.ack_latency.p99_ms)),
+    p999_ms: median(rs.map((r) => r.ack_latency.p999_ms)),
+    errors: sum(rs, (r) => Object.values(r.errors).reduce((a, b) => a + b, 0)),
+  }),
+  idle: (rs) => ({
+    connections: median(rs.map((r) => r.connections)),
+    rss_bytes_per_conn: Math.round(median(rs.map((r) => r.rss_bytes_per_connection))),
+    kernel_bytes_per_conn: Math.round(median(rs.map((r) => r.kernel_tcp_bytes_per_connection))),
+    connections_per_sec: Math.round(median(rs.map((r) => r.connections / r.connect_secs))),
+    failed: sum(rs, (r) => r.failed_connections),
+  }),
+  fanout: (rs) => ({
+    deliveries_per_sec: Math.round(median(rs.map((r) => r.deliveries_per_sec))),
+    p50_ms: median(rs.map((r) => r.delivery_latency.p50_ms)),
+    p99_ms: median(rs.map((r) => r.delivery_latency.p99_ms)),
+    cpu_us_per_delivery: round(median(rs.map((r) => r.server_cpu_us_per_delivery))),
+    server_cpu: round(median(rs.map((r) => r.server_cpu_util))),
+    lost: sum(rs, (r) => r.lost_deliveries),
+    redis_dropped: sum(rs, (r) => r.redis_dropped),
+    group: rs[0].group,
+  }),
+  history: (rs) => ({
+    p50_ms: median(rs.map((r) => r.page_latency.p50_ms)),
+    p99_ms: median(rs.map((r) => r.page_latency.p99_ms)),
+    seed_secs: median(rs.map((r) => r.seed_secs)),
+  }),
+};
+const rows = [...groups].map(([label, rs]) => ({ label, runs: rs.length, ...summarize[rs[0].scenario](rs) }));
 console.log(`\nmedians of ${process.argv[2]}`);
-console.table(rows);
+console.table(rows.map(({ group, ...row }) => row));
 
 const byLabel = new Map(rows.map((r) => [r.label, r]));
+const ratio = (a, b) => (a === null || b === null || b === undefined || !b ? null : +(a / b).toPrecision(2));
 const ratios = [];
 for (const r of rows) {
-  const [target, kind] = r.label.split(" ");
-  const node = byLabel.get(`node-postgres ${kind}`);
-  if (!node || target === "node-postgres" || r.acked_per_sec === undefined) continue;
-  ratios.push({
-    label: r.label,
-    "throughput × node": +(r.acked_per_sec / node.acked_per_sec).toFixed(2),
-    "p99 ÷ node": +(r.p99_ms / node.p99_ms).toFixed(2),
-  });
-}
-// Idle: memory per connection against Node's.
-for (const r of rows) {
-  const node = byLabel.get("node-postgres idle");
-  if (r.rss_bytes_per_conn === undefined || !node || r.label === node.label) continue;
-  ratios.push({ label: r.label, "RSS per connection ÷ node": +(r.rss_bytes_per_conn / node.rss_bytes_per_conn).toFixed(2) });
-}
-// Cluster: three nodes against one node at the same rate.
-for (const r of rows) {
-  const m = /^chatoxide 3-node (.*)$/.exec(r.label);
-  const one = m && byLabel.get(`chatoxide 1-node ${m[1]}`);
-  if (!one) continue;
-  ratios.push({ label: r.label, "p50 ÷ 1-node": +(r.p50_ms / one.p50_ms).toFixed(2), "p99 ÷ 1-node": +(r.p99_ms / one.p99_ms).toFixed(2) });
+  const [target, ...rest] = r.label.split(" ");
+  const kind = rest.join(" ");
+  let base = byLabel.get(`node-postgres ${kind}`);
+  let against = "node";
+  if (target === "chatoxide" && /^3-node/.test(kind)) {
+    base = byLabel.get(`chatoxide ${kind.replace(/^3-node/, "1-node")}`);
+    against = "1 node";
+  } else if (/^beside-[1-9]/.test(kind)) {
+    base = byLabel.get(`${target} beside-0`);
+    against = "beside none";
+  }
+  if (!base || base === r || target === "node-postgres" && against === "node") continue;
+  const row = { label: r.label, against };
+  if (r.acked_per_sec !== undefined) {
+    if (!/roundtrip|beside/.test(kind)) row["throughput ×"] = ratio(r.acked_per_sec, base.acked_per_sec);
+    row["p50 ÷"] = ratio(r.p50_ms, base.p50_ms);
+    row["p99 ÷"] = ratio(r.p99_ms, base.p99_ms);
+    row["p99.9 ÷"] = ratio(r.p999_ms, base.p999_ms);
+  } else if (r.rss_bytes_per_conn !== undefined) {
+    row["RSS/conn ÷"] = ratio(r.rss_bytes_per_conn, base.rss_bytes_per_conn);
+    row["connections/s ×"] = ratio(r.connections_per_sec, base.connections_per_sec);
+  } else if (r.deliveries_per_sec !== undefined) {
+    row["CPU/delivery ÷"] = ratio(r.cpu_us_per_delivery, base.cpu_us_per_delivery);
+    row["p99 ÷"] = ratio(r.p99_ms, base.p99_ms);
+  }
+  ratios.push(row);
 }
 if (ratios.length) {
-  console.log("ratios: durable to node-postgres (throughput: higher is better; p99: lower is better), cluster 3 nodes to 1 node");
+  console.log("ratios (×: higher is better; ÷: lower is better)");
   console.table(ratios);
+}
+
+// Fanout: the most deliveries per second a server sustained with p99 under 50 ms and none lost.
+const capacity = new Map();
+for (const r of rows.filter((r) => r.group !== undefined)) {
+  const best = capacity.get(r.group) ?? 0;
+  if (r.p99_ms !== null && r.p99_ms < 50 && r.lost === 0 && r.deliveries_per_sec > best) capacity.set(r.group, r.deliveries_per_sec);
+  else if (!capacity.has(r.group)) capacity.set(r.group, 0);
+}
+if (capacity.size) {
+  console.log("fanout: deliveries/s at p99 < 50 ms with none lost (the highest step that held)");
+  console.table([...capacity].map(([group, deliveries]) => {
+    const [target, ...rest] = group.split(" ");
+    const node = capacity.get(`node-postgres ${rest.join(" ")}`);
+    return { group, deliveries_per_sec: deliveries, "× node": target === "node-postgres" ? null : ratio(deliveries, node) };
+  }));
 }

@@ -136,6 +136,10 @@ pub struct Settings {
     /// disconnected when an answer is due [default: 1024].
     #[arg(long, env = "CHATOXIDE_SOCKET_BUFFER")]
     pub socket_buffer: Option<usize>,
+    /// Bytes of the read buffer each WebSocket connection holds; larger messages take several
+    /// reads [default: 1024].
+    #[arg(long, env = "CHATOXIDE_WS_READ_BUFFER")]
+    pub ws_read_buffer: Option<usize>,
     /// Largest Socket.IO payload a client may send, in bytes: per HTTP long-polling request and
     /// per WebSocket message; binary attachments together count too [default: 100000].
     #[arg(long, env = "CHATOXIDE_MAX_PAYLOAD")]
@@ -246,6 +250,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Packets buffered per socket.
     pub socket_buffer: usize,
+    /// Bytes read at once from a WebSocket connection (a buffer every connection holds).
+    pub ws_read_buffer: usize,
     /// Bytes a client may send in one request or WebSocket message.
     pub max_payload: usize,
     /// How long a session may wait before its Socket.IO `connect`.
@@ -319,6 +325,7 @@ impl Config {
             cors_origins: cors_origins.into_iter().filter(|o| o != "*").collect(),
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
             socket_buffer: s.socket_buffer.unwrap_or(1024).max(16),
+            ws_read_buffer: s.ws_read_buffer.unwrap_or(1024).clamp(256, 1 << 20),
             max_payload: s.max_payload.unwrap_or(100_000).clamp(1_000, 100_000_000),
             connect_timeout: Duration::from_millis(
                 s.connect_timeout_ms.unwrap_or(10_000).clamp(100, 300_000),
@@ -425,6 +432,7 @@ impl Settings {
             cors_origins: self.cors_origins.or(lower.cors_origins),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             socket_buffer: self.socket_buffer.or(lower.socket_buffer),
+            ws_read_buffer: self.ws_read_buffer.or(lower.ws_read_buffer),
             max_payload: self.max_payload.or(lower.max_payload),
             connect_timeout_ms: self.connect_timeout_ms.or(lower.connect_timeout_ms),
             ping_interval_ms: self.ping_interval_ms.or(lower.ping_interval_ms),

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod limits;
 pub mod presence;
 pub mod realtime;
+pub mod resources;
 pub mod startup;
 pub mod state;
 pub mod store;

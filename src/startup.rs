@@ -84,6 +84,7 @@ impl App {
             .ping_timeout(config.ping_timeout)
             .ws_max_message_size(config.max_payload)
             .ws_max_frame_size(config.max_payload)
+            .ws_read_buffer_size(config.ws_read_buffer)
             .with_parser(
                 ParserConfig::common()
                     .max_incoming_binary_buf_size(config.max_payload)
@@ -114,7 +115,7 @@ impl App {
         let router = socketio(http::router(http_state))
             .layer(axum::middleware::from_fn_with_state(
                 state.limits.clone(),
-                http::sessions::limit_new,
+                http::sessions::admit,
             ))
             .layer(cors(&config.cors_origins));
         let listener = TcpListener::bind((config.host, config.port))

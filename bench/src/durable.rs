@@ -1,4 +1,4 @@
-//! The durable scenario: many senders, acknowledged `message` commands, in one or many rooms.
+//! The durable scenario: many senders, acknowledged `message` (or `typing`) commands, in one or many rooms.
 //!
 //! Closed loop (default): each connection keeps `window` messages in flight; the result is the
 //! throughput the server sustains. Open loop (`--rate`): messages leave on a fixed schedule and
@@ -31,8 +31,18 @@ pub struct Args {
     /// Total messages per second (open loop); unset: closed loop.
     #[arg(long)]
     rate: Option<f64>,
+    /// The command timed: `message` (stored before its ack) or `typing` (a round trip through
+    /// the server and its broadcast, nothing stored).
+    #[arg(long, value_enum, default_value_t = Command::Message)]
+    command: Command,
     #[command(flatten)]
     run: Run,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Message,
+    Typing,
 }
 
 struct Outcome {
@@ -71,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let result = json!({
         "scenario": "durable",
         "label": args.run.label,
+        "command": if args.command == Command::Typing { "typing" } else { "message" },
         "mode": if args.rate.is_some() { "open" } else { "closed" },
         "connections": args.connections,
         "rooms": args.rooms,
@@ -117,6 +128,7 @@ async fn connection(i: usize, args: Args, barrier: Arc<Barrier>) -> anyhow::Resu
         for _ in 0..args.window {
             send(
                 &mut socket,
+                &args,
                 &room,
                 &user,
                 &mut next_id,
@@ -154,12 +166,12 @@ async fn connection(i: usize, args: Args, barrier: Arc<Barrier>) -> anyhow::Resu
                     }
                 }
                 if interval.is_none() && at < end {
-                    send(&mut socket, &room, &user, &mut next_id, &mut sent_at, at).await?;
+                    send(&mut socket, &args, &room, &user, &mut next_id, &mut sent_at, at).await?;
                 }
             }
             () = tokio::time::sleep_until(wake) => {
                 if let Some(interval) = interval && wake < end {
-                    send(&mut socket, &room, &user, &mut next_id, &mut sent_at, next_send).await?;
+                    send(&mut socket, &args, &room, &user, &mut next_id, &mut sent_at, next_send).await?;
                     next_send += interval;
                 }
             }
@@ -170,6 +182,7 @@ async fn connection(i: usize, args: Args, barrier: Arc<Barrier>) -> anyhow::Resu
 
 async fn send(
     socket: &mut Socket,
+    args: &Args,
     room: &str,
     user: &str,
     next_id: &mut u64,
@@ -178,7 +191,15 @@ async fn send(
 ) -> anyhow::Result<()> {
     let id = *next_id;
     *next_id += 1;
-    let arg = json!({ "room": room, "text": format!("message {id} from {user}"), "client_id": format!("{user}-{id}") });
     sent_at.insert(id, scheduled);
-    socket.emit_with_ack(id, "message", &arg).await
+    match args.command {
+        Command::Message => {
+            let arg = json!({ "room": room, "text": format!("message {id} from {user}"), "client_id": format!("{user}-{id}") });
+            socket.emit_with_ack(id, "message", &arg).await
+        }
+        Command::Typing => {
+            let arg = json!({ "room": room, "typing": id % 2 == 1 });
+            socket.emit_with_ack(id, "typing", &arg).await
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! kernel's TCP buffers (from /proc/net/sockstat), measured before and after, divided by N.
 //! The server and the load tool must run on the same machine (the tool reads /proc).
 
+use crate::server;
 use crate::socketio::Socket;
-use anyhow::Context;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,10 @@ pub struct Args {
     /// Seconds the connections are held before measuring (the server settles).
     #[arg(long, default_value_t = 3.0)]
     settle: f64,
+    /// After measuring, keep the connections open (answering pings) until the process is
+    /// stopped, so that another load can run beside them.
+    #[arg(long)]
+    hold: bool,
     /// Open Engine.IO sessions only, without the Socket.IO `connect`: what the transport costs.
     #[arg(long)]
     engine_only: bool,
@@ -40,7 +44,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let before = Memory::read(args.pid)?;
+    let (rss_before, tcp_before) = (server::rss_kib(args.pid)?, server::tcp_pages()?);
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = Vec::with_capacity(args.connections);
@@ -71,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let connect_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-    let after = Memory::read(args.pid)?;
+    let (rss_after, tcp_after) = (server::rss_kib(args.pid)?, server::tcp_pages()?);
     let n = held.len().max(1) as f64;
     let result = json!({
         "scenario": "idle",
@@ -80,41 +84,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "connections": held.len(),
         "failed_connections": failed,
         "connect_secs": connect_secs,
-        "rss_kib_before": before.rss_kib,
-        "rss_kib_after": after.rss_kib,
-        "rss_bytes_per_connection": (after.rss_kib.saturating_sub(before.rss_kib)) as f64 * 1024.0 / n,
-        "kernel_tcp_bytes_per_connection": (after.tcp_pages.saturating_sub(before.tcp_pages)) as f64 * 4096.0 / n,
+        "connections_per_sec": held.len() as f64 / connect_secs,
+        "rss_kib_before": rss_before,
+        "rss_kib_after": rss_after,
+        "rss_bytes_per_connection": rss_after.saturating_sub(rss_before) as f64 * 1024.0 / n,
+        "kernel_tcp_bytes_per_connection": tcp_after.saturating_sub(tcp_before) as f64 * 4096.0 / n,
     });
     println!("{result}");
-    drop(held);
-    Ok(())
-}
-
-struct Memory {
-    rss_kib: u64,
-    /// Pages the kernel holds for TCP buffers, all sockets of the machine (both ends here).
-    tcp_pages: u64,
-}
-
-impl Memory {
-    fn read(pid: u32) -> anyhow::Result<Self> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("reading /proc/{pid}/status"))?;
-        let rss_kib = field(&status, "VmRSS:").context("no VmRSS")?;
-        let sockstat = std::fs::read_to_string("/proc/net/sockstat").context("reading sockstat")?;
-        let tcp_pages = sockstat
-            .lines()
-            .find(|l| l.starts_with("TCP:"))
-            .and_then(|l| l.split_whitespace().skip_while(|w| *w != "mem").nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Ok(Self { rss_kib, tcp_pages })
+    if args.hold {
+        // Held (answering pings) until the process is stopped: other loads run beside them.
+        let mut pumps = tokio::task::JoinSet::new();
+        for mut socket in held {
+            pumps.spawn(async move { while socket.next().await.is_ok() {} });
+        }
+        while pumps.join_next().await.is_some() {}
+        eprintln!("every held connection closed");
     }
-}
-
-fn field(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
+    Ok(())
 }

@@ -1,11 +1,12 @@
 //! `chatoxide-load`: drives a Socket.IO chat server (chatoxide or the Node baseline, which speak
 //! the same events) and prints one JSON line of results per run.
 
-mod cluster;
 mod durable;
+mod fanout;
 mod history;
 mod idle;
 mod report;
+mod server;
 mod socketio;
 
 use clap::{Parser, Subcommand};
@@ -23,8 +24,9 @@ enum Scenario {
     Durable(durable::Args),
     /// Idle connections held open: server memory per connection.
     Idle(idle::Args),
-    /// Cross-node delivery: one room, receivers and senders spread over one or more nodes.
-    Cluster(cluster::Args),
+    /// One room, many receivers, stepped send rates: delivery latency, loss and server CPU per
+    /// delivery; over one node or a cluster.
+    Fanout(fanout::Args),
     /// Seeds a room with many messages straight into the database, then times history pages.
     History(history::Args),
 }
@@ -34,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Durable(args) => durable::run(args).await,
         Scenario::History(args) => history::run(args).await,
-        Scenario::Cluster(args) => cluster::run(args).await,
+        Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Idle(args) => idle::run(args).await,
     }
 }

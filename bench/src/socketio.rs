@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 pub struct Socket {
@@ -13,10 +13,20 @@ pub struct Socket {
 }
 
 /// What arrived: an acknowledgement (id, first argument) or an event (its `[name, ...args]`
-/// JSON, left unparsed for callers that ignore events).
+/// JSON, left unparsed and uncopied: fanout receivers read many thousands a second).
 pub enum Incoming {
     Ack(u64, Value),
-    Event(String),
+    Event(Event),
+}
+
+/// An event's frame, `42[name, ...args]`, as received.
+pub struct Event(Utf8Bytes);
+
+impl Event {
+    /// The `[name, ...args]` JSON.
+    pub fn json(&self) -> &str {
+        &self.0[2..]
+    }
 }
 
 impl Socket {
@@ -32,7 +42,7 @@ impl Socket {
             if frame.starts_with("44") {
                 bail!("connect refused: {frame}");
             }
-            if frame == "2" {
+            if frame.as_str() == "2" {
                 socket.send("3".into()).await?;
             }
         }
@@ -63,7 +73,7 @@ impl Socket {
     pub async fn next(&mut self) -> anyhow::Result<Incoming> {
         loop {
             let frame = self.frame().await?;
-            if frame == "2" {
+            if frame.as_str() == "2" {
                 self.send("3".into()).await?;
                 continue;
             }
@@ -79,8 +89,8 @@ impl Socket {
                 };
                 return Ok(Incoming::Ack(id, first));
             }
-            if let Some(event) = frame.strip_prefix("42") {
-                return Ok(Incoming::Event(event.to_owned()));
+            if frame.starts_with("42") {
+                return Ok(Incoming::Event(Event(frame)));
             }
         }
     }
@@ -97,10 +107,10 @@ impl Socket {
         }
     }
 
-    async fn frame(&mut self) -> anyhow::Result<String> {
+    async fn frame(&mut self) -> anyhow::Result<Utf8Bytes> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Frame::Text(t))) => return Ok(t.to_string()),
+                Some(Ok(Frame::Text(t))) => return Ok(t),
                 Some(Ok(Frame::Close(_))) | None => bail!("connection closed"),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.into()),

@@ -1,7 +1,9 @@
-// The durable baseline: socket.io 4.8 with one PostgreSQL INSERT per message, acknowledged after
-// the insert, the design the usual guides describe. Same events and payloads as chatoxide:
-// handshake `auth.username`, `join { room }`, `message { room, text, client_id }`.
-//   DATABASE_URL=postgres://... PORT=3100 node durable.js
+// The Node baseline: socket.io 4.8 (ws with bufferutil, no compression) with one PostgreSQL
+// INSERT per message, acknowledged after the insert, the design the usual guides describe. Same
+// events and payloads as chatoxide, for every scenario of bench/run.sh: handshake
+// `auth.username`, `join { room }`, `message { room, text, client_id }` (the room gets
+// `message`), `typing { room, typing }` (the room gets a volatile `typing`).
+//   DATABASE_URL=postgres://... PORT=3100 node server.js
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import pg from "pg";
@@ -24,6 +26,10 @@ io.on("connection", (socket) => {
     socket.join(room);
     ack?.({ ok: true, room, members: [user] });
   });
+  socket.on("typing", ({ room, typing }, ack) => {
+    socket.volatile.to(room).emit("typing", { room, user, typing: Boolean(typing) });
+    ack?.({ ok: true });
+  });
   socket.on("message", async ({ room, text, client_id }, ack) => {
     try {
       const { rows } = await pool.query(
@@ -39,7 +45,7 @@ io.on("connection", (socket) => {
   });
 });
 
-http.listen(port, "127.0.0.1", () => console.log(`node baseline (durable) on ${port}`));
+http.listen(port, "127.0.0.1", () => console.log(`node baseline on ${port}`));
 const stop = () => io.close(() => pool.end().then(() => process.exit(0)));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
