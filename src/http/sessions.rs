@@ -26,9 +26,10 @@ pub async fn admit(State(limits): State<RateLimits>, request: Request, next: Nex
 ///
 /// Engine.IO keeps the head of the request that opened a session for the session's whole life
 /// (handlers may read it). hyper parses heads without copying: the URI and every header value
-/// are slices of the connection's read buffer (8 to 16 KiB), which would stay allocated, one per
-/// connection, as long as a slice of it lives (axum's `OriginalUri` included). A few hundred bytes of copies free it: measured,
-/// 16 KiB of the 40 KiB an idle WebSocket connection held (docs/benchmarks.md).
+/// are slices of the connection's read buffer (8 to 16 KiB), which stays allocated, one per
+/// connection, as long as any slice of it lives (axum's `OriginalUri` included). A few hundred
+/// bytes of copies free it: 16 KiB of the 44 KB an idle WebSocket connection held
+/// (docs/benchmarks.md).
 fn detached(request: Request) -> Request {
     let (mut parts, body) = request.into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
