@@ -77,6 +77,11 @@ pub struct Settings {
     /// code `unauthorized`); false lets a session outlive its token [default: true].
     #[arg(long, env = "CHATOXIDE_END_SESSION_ON_EXPIRY")]
     pub end_session_on_expiry: Option<bool>,
+    /// Node socket.io's defaults where they differ from chatoxide's (docs/migrating-from-node.md):
+    /// 1 MB payloads, a 45 s connect timeout, no per-user command limits. Settings given
+    /// explicitly still win [default: false].
+    #[arg(long, env = "CHATOXIDE_NODE_COMPAT", num_args = 0..=1, default_missing_value = "true")]
+    pub node_compat: Option<bool>,
     /// Rate limits on (the defaults, or the limits below) or all off [default: true].
     #[arg(long, env = "CHATOXIDE_RATE_LIMITS")]
     pub rate_limits: Option<bool>,
@@ -234,7 +239,6 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub database_url: String,
-    /// Set: cluster node.
     /// Set: this process is a node of the cluster on that Redis.
     pub cluster: Option<ClusterConfig>,
     pub auth: AuthMode,
@@ -283,9 +287,10 @@ impl Config {
     /// Merges `first` (flags and environment) over `file` over the defaults, and validates.
     pub fn resolve(first: Settings, file: Settings) -> anyhow::Result<Self> {
         let s = first.over(file);
+        let defaults = Defaults::of(&s);
         let writer = writer_config(&s)?;
         let cluster = cluster_config(&s)?;
-        let rates = rate_config(&s)?;
+        let rates = rate_config(&s, &defaults)?;
         let token = TokenRules {
             leeway_secs: s
                 .jwt_leeway_secs
@@ -326,9 +331,14 @@ impl Config {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(10)),
             socket_buffer: s.socket_buffer.unwrap_or(1024).max(16),
             ws_read_buffer: s.ws_read_buffer.unwrap_or(1024).clamp(256, 1 << 20),
-            max_payload: s.max_payload.unwrap_or(100_000).clamp(1_000, 100_000_000),
+            max_payload: s
+                .max_payload
+                .unwrap_or(defaults.max_payload)
+                .clamp(1_000, 100_000_000),
             connect_timeout: Duration::from_millis(
-                s.connect_timeout_ms.unwrap_or(10_000).clamp(100, 300_000),
+                s.connect_timeout_ms
+                    .unwrap_or(defaults.connect_timeout_ms)
+                    .clamp(100, 300_000),
             ),
             ping_interval: Duration::from_millis(
                 s.ping_interval_ms.unwrap_or(25_000).clamp(100, 600_000),
@@ -363,7 +373,7 @@ impl Config {
             AuthMode::Rs256PublicKey(_) => "token (RS256)",
         };
         format!(
-            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} cors={} shutdown_grace={:?} writer={:?}",
+            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?}",
             self.host,
             self.port,
             redact_url(&self.database_url),
@@ -384,6 +394,8 @@ impl Config {
                 "unset"
             },
             self.text_limit.0,
+            self.max_payload,
+            self.connect_timeout,
             if self.cors_origins.is_empty() {
                 "*".to_owned()
             } else {
@@ -413,6 +425,7 @@ impl Settings {
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
             end_session_on_expiry: self.end_session_on_expiry.or(lower.end_session_on_expiry),
+            node_compat: self.node_compat.or(lower.node_compat),
             rate_limits: self.rate_limits.or(lower.rate_limits),
             limit_message: self.limit_message.or(lower.limit_message),
             limit_join: self.limit_join.or(lower.limit_join),
@@ -447,8 +460,40 @@ impl Settings {
     }
 }
 
+/// The defaults that `--node-compat` changes: Node socket.io's own where they differ from
+/// chatoxide's (a Node frontend must not trip over a smaller limit). One place for both sets.
+struct Defaults {
+    /// Node: `maxHttpBufferSize` 1e6.
+    max_payload: usize,
+    /// Node: `connectTimeout` 45000.
+    connect_timeout_ms: u64,
+    /// Node has no per-user command limits.
+    per_user_limits: bool,
+}
+
+impl Defaults {
+    const CHATOXIDE: Self = Self {
+        max_payload: 100_000,
+        connect_timeout_ms: 10_000,
+        per_user_limits: true,
+    };
+    const NODE: Self = Self {
+        max_payload: 1_000_000,
+        connect_timeout_ms: 45_000,
+        per_user_limits: false,
+    };
+
+    fn of(s: &Settings) -> Self {
+        if s.node_compat.unwrap_or(false) {
+            Self::NODE
+        } else {
+            Self::CHATOXIDE
+        }
+    }
+}
+
 /// The rate limits: the defaults, each replaced where set (`off` turns one off), or none.
-fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
+fn rate_config(s: &Settings, defaults: &Defaults) -> anyhow::Result<RateConfig> {
     if s.rate_limits == Some(false) {
         return Ok(RateConfig {
             trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),
@@ -456,6 +501,8 @@ fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
         });
     }
     let d = RateConfig::default();
+    // Node socket.io has no per-user limits: a Node frontend may emit faster than a person types.
+    let per_user = |rate: Option<Rate>| rate.filter(|_| defaults.per_user_limits);
     let pick = |name: &str, set: &Option<String>, default: Option<Rate>| match set.as_deref() {
         None => Ok(default),
         Some("off") => Ok(None),
@@ -464,11 +511,11 @@ fn rate_config(s: &Settings) -> anyhow::Result<RateConfig> {
             .map_err(|why| anyhow::anyhow!("limit_{name}: {why}")),
     };
     Ok(RateConfig {
-        message: pick("message", &s.limit_message, d.message)?,
-        join: pick("join", &s.limit_join, d.join)?,
-        history: pick("history", &s.limit_history, d.history)?,
-        edit: pick("edit", &s.limit_edit, d.edit)?,
-        typing: pick("typing", &s.limit_typing, d.typing)?,
+        message: pick("message", &s.limit_message, per_user(d.message))?,
+        join: pick("join", &s.limit_join, per_user(d.join))?,
+        history: pick("history", &s.limit_history, per_user(d.history))?,
+        edit: pick("edit", &s.limit_edit, per_user(d.edit))?,
+        typing: pick("typing", &s.limit_typing, per_user(d.typing))?,
         publish: pick("publish", &s.limit_publish, d.publish)?,
         connect: pick("connect", &s.limit_connect, d.connect)?,
         strikes: pick("strikes", &s.limit_strikes, d.strikes)?,
@@ -632,6 +679,56 @@ mod tests {
         assert!(with(|s| s.redis_buffer = Some(0)).is_err());
         assert!(with(|s| s.node_id = Some("a:b".into())).is_err());
         assert!(with(|s| s.redis_url = Some(String::new())).is_ok_and(|c| !c));
+    }
+
+    #[test]
+    fn node_compat_takes_node_defaults_and_explicit_settings_still_win() {
+        let resolve = |s: Settings| {
+            Config::resolve(s, Settings::default()).map(|c| {
+                let r = &c.rates;
+                (
+                    c.max_payload,
+                    c.connect_timeout.as_secs(),
+                    r.message.is_some(),
+                    r.connect.is_some(),
+                )
+            })
+        };
+        assert_eq!(
+            resolve(Settings::default()).ok(),
+            Some((100_000, 10, true, true))
+        );
+        let compat = Settings {
+            node_compat: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(compat.clone()).ok(),
+            Some((1_000_000, 45, false, true))
+        );
+        let explicit = Settings {
+            max_payload: Some(5_000),
+            limit_message: Some("3:1".into()),
+            ..compat
+        };
+        assert_eq!(resolve(explicit).ok(), Some((5_000, 45, true, true)));
+    }
+
+    #[test]
+    fn node_compat_is_a_switch() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.settings.node_compat);
+        assert_eq!(
+            parse(&["chatoxide", "--node-compat"]).ok(),
+            Some(Some(true))
+        );
+        assert_eq!(
+            parse(&["chatoxide", "--node-compat", "false"]).ok(),
+            Some(Some(false))
+        );
+        assert!(
+            toml::from_str::<Settings>("node_compat = true")
+                .is_ok_and(|s| s.node_compat == Some(true))
+        );
     }
 
     #[test]
