@@ -48,17 +48,27 @@ export async function refusal(server, auth = {}, options = {}) {
 /** Connects with socket.io-client 2.x (Engine.IO 3), identity in the query string. */
 export async function connectV2(server, query = {}, options = {}) {
   const socket = ioV2(server.url, { query, forceNew: true, reconnection: false, ...options });
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", (err) => {
-      socket.close();
-      reject(new Error(String(err)));
+  // 2.x reports a refused connect as an `error` event, the name the chat's own `error` event
+  // has: the refusal listeners go once connected, or they would close the socket at the first
+  // `error` event of the chat.
+  const refused = (reject) => (err) => {
+    socket.close();
+    reject(err instanceof Error ? err : new Error(String(err)));
+  };
+  let onError;
+  let onConnectError;
+  try {
+    await new Promise((resolve, reject) => {
+      onError = refused(reject);
+      onConnectError = refused(reject);
+      socket.once("connect", resolve);
+      socket.once("error", onError);
+      socket.once("connect_error", onConnectError);
     });
-    socket.once("connect_error", (err) => {
-      socket.close();
-      reject(err);
-    });
-  });
+  } finally {
+    socket.off("error", onError);
+    socket.off("connect_error", onConnectError);
+  }
   return socket;
 }
 
