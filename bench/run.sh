@@ -112,6 +112,18 @@ start_cluster() {
 
 load() { taskset -c 1 target/release/chatoxide-load "$@" | tee -a "$results"; }
 
+# timed TARGET LOAD-ARGS...: one latency-sensitive load on a fresh server and database, after a
+# PostgreSQL CHECKPOINT, so that one run's background flushing does not land in the next run's
+# tail latency.
+timed() {
+  local target=$1
+  shift
+  psql "$pg/postgres" -qc CHECKPOINT >/dev/null
+  start "$target"
+  load "$@"
+  stop_server
+}
+
 url="http://127.0.0.1:$port"
 case "$scenario" in
   idle)
@@ -141,11 +153,8 @@ case "$scenario" in
     for rep in $(seq "$reps"); do
       for command in typing message; do
         for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
-          psql "$pg/postgres" -qc CHECKPOINT >/dev/null
-          start "$target"
-          load durable --url "$url" --connections 50 --rooms 10 --rate "${RATE:-5000}" --command "$command" \
+          timed "$target" durable --url "$url" --connections 50 --rooms 10 --rate "${RATE:-5000}" --command "$command" \
             --seconds "$seconds" --prefix "r$rep" --label "$target roundtrip-$command"
-          stop_server
         done
       done
     done
@@ -161,17 +170,12 @@ case "$scenario" in
     done
     ;;
   durable)
-    # Every load gets a fresh server and database, and PostgreSQL a CHECKPOINT first, so that
-    # one run's background flushing does not land in the next run's tail latency.
     for rep in $(seq "$reps"); do
       for spec in "one-room --rooms 1 --window 4" "many-rooms --rooms 50 --window 8"; do
         read -r kind options <<<"$spec"
         for target in chatoxide-sqlite chatoxide-postgres node-postgres; do
-          psql "$pg/postgres" -qc CHECKPOINT >/dev/null
-          start "$target"
           # shellcheck disable=SC2086 # $options is a list of flags
-          load durable --url "$url" --connections 50 $options --seconds "$seconds" --prefix "r$rep-$kind" --label "$target $kind"
-          stop_server
+          timed "$target" durable --url "$url" --connections 50 $options --seconds "$seconds" --prefix "r$rep-$kind" --label "$target $kind"
         done
       done
     done
