@@ -5,6 +5,7 @@
 
 use crate::chat::TextLimit;
 use crate::limits::{Rate, RateConfig};
+use crate::rules::{RuleSpec, Rules};
 use crate::store::WriterConfig;
 use anyhow::Context;
 use clap::Parser;
@@ -180,6 +181,17 @@ pub struct Settings {
     /// Milliseconds a commit may take before its senders get `unavailable` [default: 5000].
     #[arg(long, env = "CHATOXIDE_COMMIT_TIMEOUT_MS")]
     pub commit_timeout_ms: Option<u64>,
+    /// User name of the Socket.IO admin UI (`/admin` namespace); with the password set, the
+    /// namespace is served, else it does not exist.
+    #[arg(long, env = "ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+    /// Password of the Socket.IO admin UI.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Relay rules for frontends written for a Node server (`[[rules]]` tables; the TOML file
+    /// only; docs/migrating-from-node.md).
+    #[arg(skip)]
+    pub rules: Option<Vec<RuleSpec>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -265,6 +277,26 @@ pub struct Config {
     /// How long data to a client may go unacknowledged before the connection is dropped.
     pub tcp_user_timeout: Duration,
     pub writer: WriterConfig,
+    /// Relay rules for legacy frontends.
+    pub rules: Rules,
+    /// Set: the admin UI's namespace is served, behind these credentials.
+    pub admin: Option<AdminCredentials>,
+}
+
+/// The admin UI's user name and password.
+#[derive(Clone)]
+pub struct AdminCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
 }
 
 impl Config {
@@ -313,6 +345,9 @@ impl Config {
             "max_text_len must be 1 to 1000000"
         );
         let cors_origins = s.cors_origins.clone().unwrap_or_default();
+        let rules = Rules::parse(s.rules.as_deref().unwrap_or_default())
+            .map_err(|why| anyhow::anyhow!("{why}"))?;
+        let admin = admin_credentials(s.admin_username.clone(), s.admin_password.clone())?;
         Ok(Self {
             host: s.host.unwrap_or(IpAddr::from([0, 0, 0, 0])),
             port: s.port.unwrap_or(3000),
@@ -352,6 +387,8 @@ impl Config {
                     .clamp(1_000, 3_600_000),
             ),
             writer,
+            rules,
+            admin,
         })
     }
 
@@ -373,7 +410,7 @@ impl Config {
             AuthMode::Rs256PublicKey(_) => "token (RS256)",
         };
         format!(
-            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?}",
+            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?} admin_ui={} rules={}",
             self.host,
             self.port,
             redact_url(&self.database_url),
@@ -403,6 +440,10 @@ impl Config {
             },
             self.shutdown_grace,
             self.writer,
+            self.admin
+                .as_ref()
+                .map_or("off", |_| "on (credentials set)"),
+            self.rules.len(),
         )
     }
 }
@@ -456,6 +497,9 @@ impl Settings {
             write_queue: self.write_queue.or(lower.write_queue),
             write_deadline_ms: self.write_deadline_ms.or(lower.write_deadline_ms),
             commit_timeout_ms: self.commit_timeout_ms.or(lower.commit_timeout_ms),
+            admin_username: self.admin_username.or(lower.admin_username),
+            admin_password: self.admin_password.or(lower.admin_password),
+            rules: self.rules.or(lower.rules),
         }
     }
 }
@@ -488,6 +532,24 @@ impl Defaults {
             Self::NODE
         } else {
             Self::CHATOXIDE
+        }
+    }
+}
+
+/// Both or neither: a user name without a password (or the reverse) is a mistake, not a
+/// namespace left open.
+fn admin_credentials(
+    username: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<Option<AdminCredentials>> {
+    match (
+        username.filter(|u| !u.is_empty()),
+        password.filter(|p| !p.is_empty()),
+    ) {
+        (Some(username), Some(password)) => Ok(Some(AdminCredentials { username, password })),
+        (None, None) => Ok(None),
+        _ => {
+            anyhow::bail!("set both ADMIN_USERNAME and ADMIN_PASSWORD for the admin UI, or neither")
         }
     }
 }
@@ -747,6 +809,41 @@ mod tests {
             config.map(|c| (c.port, c.cors_origins.len())),
             Ok((3000, 0))
         );
+    }
+
+    #[test]
+    fn the_classic_node_chat_example_is_one_rule() {
+        let example =
+            toml::from_str::<Settings>(include_str!("../examples/classic-node-chat.toml"));
+        let config = example
+            .map_err(|e| e.to_string())
+            .and_then(|s| Config::resolve(Settings::default(), s).map_err(|e| e.to_string()));
+        assert_eq!(config.map(|c| c.rules.len()), Ok(1));
+    }
+
+    #[test]
+    fn admin_credentials_are_both_or_neither() {
+        let with = |u: Option<&str>, p: Option<&str>| {
+            admin_credentials(u.map(str::to_owned), p.map(str::to_owned))
+                .map(|c| c.map(|c| c.username))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(with(None, None), Ok(None));
+        assert_eq!(with(Some(""), Some("")), Ok(None));
+        assert_eq!(
+            with(Some("admin"), Some("pw")),
+            Ok(Some("admin".to_owned()))
+        );
+        assert!(with(Some("admin"), None).is_err());
+        assert!(with(None, Some("pw")).is_err());
+        let shown = format!(
+            "{:?}",
+            AdminCredentials {
+                username: "admin".to_owned(),
+                password: "secret".to_owned(),
+            }
+        );
+        assert!(!shown.contains("secret"), "{shown}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod presence;
 pub mod realtime;
 pub mod resources;
+pub mod rules;
 pub mod startup;
 pub mod state;
 pub mod store;

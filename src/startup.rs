@@ -71,7 +71,8 @@ impl App {
             limits,
             config.text_limit,
             deadline,
-        );
+        )
+        .with_rules(config.rules.clone());
         let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
             // One bound on what a client may send at once, whatever the transport: a polling
@@ -96,12 +97,12 @@ impl App {
                 let (layer, io) = builder
                     .with_adapter::<ClusterAdapter>(node.adapter())
                     .build_layer();
-                realtime::attach_cluster(&io).await?;
+                realtime::attach_cluster(&io, &config.rules).await?;
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
             None => {
                 let (layer, io) = builder.build_layer();
-                realtime::attach(&io);
+                realtime::attach(&io, &config.rules);
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
         };

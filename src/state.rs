@@ -4,6 +4,7 @@ use crate::chat::{ChatError, ErrorCode, TextLimit};
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
+use crate::rules::Rules;
 use crate::store::{Store, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,8 @@ pub struct AppState {
     pub presence: Presence,
     pub limits: RateLimits,
     pub text_limit: TextLimit,
+    /// Relay rules for legacy frontends.
+    pub rules: Rules,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
@@ -38,6 +41,7 @@ impl AppState {
         command_deadline: Duration,
     ) -> Self {
         Self {
+            rules: Rules::default(),
             command_deadline,
             store,
             writer,
@@ -48,6 +52,11 @@ impl AppState {
             in_flight: TaskTracker::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The same state, serving these relay rules.
+    pub fn with_rules(self, rules: Rules) -> Self {
+        Self { rules, ..self }
     }
 
     pub fn start_draining(&self) {

@@ -14,28 +14,30 @@ export const binary =
 export const NO_RATE_LIMITS = { CHATOXIDE_RATE_LIMITS: "false" };
 
 /**
- * Starts a server with its own database. `env` adds settings (JWT_SECRET, API_KEY, ...).
+ * Starts a server with its own database. `env` adds settings (JWT_SECRET, API_KEY, ...), `args`
+ * command-line arguments (`--config file.toml`).
  * The returned handle can stop (SIGTERM by default) and start again on the same database.
  */
-export async function startServer({ env = {}, database } = {}) {
+export async function startServer({ env = {}, args = [], database } = {}) {
   if (!existsSync(binary)) {
     throw new Error(`no server binary at ${binary}: run cargo build first (or set CHATOXIDE_BIN)`);
   }
   const db = database ?? (await createDatabase());
-  const server = new Server(db, env);
+  const server = new Server(db, env, args);
   await server.start();
   return server;
 }
 
 class Server {
-  constructor(db, env) {
+  constructor(db, env, args) {
     this.db = db;
     this.env = env;
+    this.args = args;
     this.log = [];
   }
 
   async start() {
-    this.process = spawn(binary, [], {
+    this.process = spawn(binary, this.args, {
       env: {
         PATH: process.env.PATH,
         HOST: "127.0.0.1",

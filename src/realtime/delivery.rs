@@ -19,10 +19,24 @@ pub(super) async fn emit<A, T>(
     A: Adapter,
     T: Serialize + ?Sized,
 {
+    emit_named(select, name, name, payload).await;
+}
+
+/// [`emit`] for an event whose name is not known until run time (a relay rule's), counted in
+/// metrics under `label`.
+pub(super) async fn emit_named<A, T>(
+    select: impl Fn() -> BroadcastOperators<A>,
+    name: &str,
+    label: &'static str,
+    payload: &T,
+) where
+    A: Adapter,
+    T: Serialize + ?Sized,
+{
     let failure = match select().emit(name, payload).await {
         Ok(()) => return,
         Err(BroadcastError::Adapter(err)) => {
-            metrics::counter!(names::FANOUT_FALLBACKS, "event" => name).increment(1);
+            metrics::counter!(names::FANOUT_FALLBACKS, "event" => label).increment(1);
             tracing::debug!(error = %err, event = name, "other nodes out of reach: delivered on this node only");
             match select().local().emit(name, payload).await {
                 Ok(()) => return,
@@ -32,7 +46,7 @@ pub(super) async fn emit<A, T>(
         Err(err) => err,
     };
     // Per-socket failures (a full buffer) leave that client to catch up through history.
-    metrics::counter!(names::BROADCAST_FAILURES, "event" => name).increment(1);
+    metrics::counter!(names::BROADCAST_FAILURES, "event" => label).increment(1);
     tracing::debug!(error = %failure, event = name, "broadcast did not reach every socket");
 }
 

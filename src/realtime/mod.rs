@@ -7,6 +7,7 @@ mod delivery;
 mod fanout;
 mod messages;
 mod protocol;
+mod relay;
 mod reply;
 mod rooms;
 mod session;

@@ -48,15 +48,28 @@ impl<A: Adapter> Reply<A> {
         run: impl Future<Output = Result<T, ChatError>>,
     ) {
         let _in_flight = app.in_flight.token();
-        let result = match app.ensure_serving().and_then(|()| self.within_limits(app, command)) {
-            // A database that stops answering must not hold a command forever. Every command
-            // but `message` is idempotent, and `message` has its own, shorter bound.
-            Ok(()) => tokio::time::timeout(app.command_deadline, run)
-                .await
-                .unwrap_or_else(|_| Err(ChatError::new(ErrorCode::Unavailable, "storage did not answer in time; the command may or may not have taken effect"))),
+        let result = match app
+            .ensure_serving()
+            .and_then(|()| self.within_limits(app, command))
+        {
+            Ok(()) => within_deadline(app, run).await,
             Err(refused) => Err(refused),
         };
         self.send(command, result);
+    }
+
+    /// Whether the client asked for an acknowledgement.
+    pub fn wants_ack(&self) -> bool {
+        self.wants_ack
+    }
+
+    /// Answers the acknowledgement with `body` as it is (a relay passing its receivers' answers
+    /// through), counted as an `ok`.
+    pub fn pass<T: Serialize>(self, command: &'static str, body: &T) {
+        metrics::counter!(names::COMMANDS, "command" => command, "outcome" => "ok").increment(1);
+        if let Err(err) = self.ack.send(body) {
+            tracing::debug!(command, error = %err, "could not answer a command");
+        }
     }
 
     /// The user's allowance for `command` (rate_limited past it).
@@ -98,6 +111,23 @@ impl<A: Adapter> Reply<A> {
             strike(&self.socket, command);
         }
     }
+}
+
+/// Runs a command within the command deadline: a database that stops answering must not hold
+/// a command forever. Every command but `message` is idempotent, and `message` has its own,
+/// shorter bound.
+pub async fn within_deadline<T>(
+    app: &AppState,
+    run: impl Future<Output = Result<T, ChatError>>,
+) -> Result<T, ChatError> {
+    tokio::time::timeout(app.command_deadline, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ChatError::new(
+                ErrorCode::Unavailable,
+                "storage did not answer in time; the command may or may not have taken effect",
+            ))
+        })
 }
 
 /// A client that keeps hitting a limit after being told to wait is disconnected.

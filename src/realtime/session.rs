@@ -3,11 +3,12 @@
 
 use super::protocol::{command, event};
 use super::reply::Reply;
-use super::{messages, rooms, signals};
+use super::{messages, relay, rooms, signals};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
 use crate::cluster::ClusterAdapter;
 use crate::identity::{Credentials, Identity};
 use crate::presence::Connection;
+use crate::rules::{CHAT_NAMESPACE, Rules};
 use crate::state::AppState;
 use crate::telemetry::names;
 use serde_json::Value;
@@ -21,23 +22,38 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::AbortHandle;
 
-/// Serves the chat on namespace `/` of a single-node `io`.
-pub fn attach(io: &SocketIo<LocalAdapter>) {
+/// Serves the chat on namespace `/` of a single-node `io`, and the namespaces relay rules open.
+pub fn attach(io: &SocketIo<LocalAdapter>, rules: &Rules) {
     io.ns(
-        "/",
+        CHAT_NAMESPACE,
         on_connect::<LocalAdapter>.with(handshake::<LocalAdapter>),
     );
+    for ns in rules.extra_namespaces() {
+        io.ns(
+            ns.to_owned(),
+            on_connect::<LocalAdapter>.with(relay_handshake::<LocalAdapter>),
+        );
+    }
 }
 
-/// Serves the chat on namespace `/` of a cluster node's `io`, once the namespace's channels
-/// are subscribed in Redis.
-pub async fn attach_cluster(io: &SocketIo<ClusterAdapter>) -> anyhow::Result<()> {
+/// Serves the chat on namespace `/` of a cluster node's `io`, and the namespaces relay rules
+/// open, once their channels are subscribed in Redis.
+pub async fn attach_cluster(io: &SocketIo<ClusterAdapter>, rules: &Rules) -> anyhow::Result<()> {
     io.ns(
-        "/",
+        CHAT_NAMESPACE,
         on_connect::<ClusterAdapter>.with(handshake::<ClusterAdapter>),
     )
     .await
-    .map_err(|e| anyhow::anyhow!("subscribing to the cluster's channels: {e}"))
+    .map_err(|e| anyhow::anyhow!("subscribing to the cluster's channels: {e}"))?;
+    for ns in rules.extra_namespaces() {
+        io.ns(
+            ns.to_owned(),
+            on_connect::<ClusterAdapter>.with(relay_handshake::<ClusterAdapter>),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to the channels of namespace {ns}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// A refused handshake: its `connect_error` message is the bare error code.
@@ -61,29 +77,56 @@ async fn handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let Identity { user, grant } = admit(&socket, auth, &app).await.map_err(|e| {
-        metrics::counter!(names::HANDSHAKE_REJECTIONS, "code" => e.code.as_str()).increment(1);
-        tracing::debug!(sid = %socket.id, code = %e.code, reason = %e.message, "handshake refused");
-        Refused(e)
-    })?;
+    let Identity { user, grant } = admit(&socket, auth, &app).await.map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
     socket
         .extensions
         .insert(Arc::new(app.presence.connect(&user.id)));
+    settle(&socket, &app, user, grant);
+    wire(&socket);
+    relay::wire(&socket, &app);
+    Ok(())
+}
+
+/// The handshake of a namespace opened by relay rules: the same identity and limits as the
+/// chat's, without the chat's memberships or presence.
+async fn relay_handshake<A: Adapter>(
+    socket: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(app): State<AppState>,
+) -> Result<(), Refused> {
+    let Identity { user, grant } = identify(&socket, auth, &app).map_err(refused(&socket))?;
+    socket.join(user.personal_room());
+    settle(&socket, &app, user, grant);
+    relay::wire(&socket, &app);
+    socket.on_fallback(ignored::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+fn refused<A: Adapter>(socket: &SocketRef<A>) -> impl FnOnce(ChatError) -> Refused + '_ {
+    move |e| {
+        metrics::counter!(names::HANDSHAKE_REJECTIONS, "code" => e.code.as_str()).increment(1);
+        tracing::debug!(sid = %socket.id, ns = socket.ns(), code = %e.code, reason = %e.message, "handshake refused");
+        Refused(e)
+    }
+}
+
+/// What every admitted socket carries: who it is, what it may do, when its session ends.
+fn settle<A: Adapter>(socket: &SocketRef<A>, app: &AppState, user: User, grant: Grant) {
     if let Some(limit) = app.auth.session_limit(&grant) {
-        socket.extensions.insert(end_at_expiry(&socket, limit));
+        socket.extensions.insert(end_at_expiry(socket, limit));
     }
     if let Some(strikes) = app.limits.strikes() {
         socket.extensions.insert(strikes);
     }
     socket.extensions.insert(user);
     socket.extensions.insert(grant);
-    wire(&socket);
     metrics::counter!(names::CONNECTS).increment(1);
-    Ok(())
 }
 
-async fn admit<A: Adapter>(
+/// Who the socket is, if its address has handshakes left and its credentials hold.
+fn identify<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Result<Value, impl fmt::Display>,
     app: &AppState,
@@ -95,8 +138,16 @@ async fn admit<A: Adapter>(
         .client_address(&request.headers, &request.extensions);
     app.limits.connect(&address)?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
-    let credentials = Credentials::from_handshake(&auth, socket.req_parts().uri.query())?;
-    let identity = app.auth.authenticate(credentials)?;
+    let credentials = Credentials::from_handshake(&auth, request.uri.query())?;
+    app.auth.authenticate(credentials)
+}
+
+async fn admit<A: Adapter>(
+    socket: &SocketRef<A>,
+    auth: Result<Value, impl fmt::Display>,
+    app: &AppState,
+) -> Result<Identity, ChatError> {
+    let identity = identify(socket, auth, app)?;
     let held = app.presence.counts().get(&identity.user.id).unwrap_or(0);
     app.limits.another_socket(held)?;
     // The personal room first: a join made on another tab while the memberships are read
@@ -160,6 +211,19 @@ async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
         "unknown",
         Err(ChatError::bad_request(format!("unknown command '{name}'"))),
     );
+}
+
+/// Events no rule serves, on a namespace opened by rules: ignored, as a Node server ignores
+/// events it has no handler for, but answered when the client waits for an answer.
+async fn ignored<A: Adapter>(Event(name): Event, reply: Reply<A>) {
+    if reply.wants_ack() {
+        reply.send::<()>(
+            "unknown",
+            Err(ChatError::bad_request(format!(
+                "no rule serves event '{name}'"
+            ))),
+        );
+    }
 }
 
 async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {

@@ -1,0 +1,223 @@
+// Relay rules (`[[rules]]` in the TOML file): legacy events relayed to every target form, stored
+// in a room's history, their acknowledgements answered or passed through, on `/` and on a
+// namespace the rules open.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { io } from "socket.io-client";
+import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
+import { connectAs, command, ok, next, record, unique, closeAll, WAIT_MS } from "../harness/client.js";
+
+const RULES = `
+[[rules]]
+on = "shout"
+emit = "shouted"
+to = "sender_rooms"
+
+[[rules]]
+on = "announce"
+emit = "announcement"
+to = { room = "lobby" }
+store = true
+text_field = "text"
+echo = true
+
+[[rules]]
+namespace = "/legacy"
+on = "join-room"
+action = "join"
+to = "argument"
+emit = "user-joined"
+
+[[rules]]
+namespace = "/legacy"
+on = "leave-room"
+action = "leave"
+to = "argument"
+
+[[rules]]
+namespace = "/legacy"
+on = "room-message"
+to = { field = "room" }
+store = true
+text_field = "body"
+
+[[rules]]
+namespace = "/legacy"
+on = "blob"
+
+[[rules]]
+namespace = "/legacy"
+on = "who-is-there"
+emit = "roll-call"
+ack = "receivers"
+ack_timeout_ms = 1000
+`;
+
+function legacy(server, username) {
+  const socket = io(`${server.url}/legacy`, { auth: { username }, forceNew: true, reconnection: false });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", reject);
+  });
+}
+
+function emitWithAck(socket, event, ...args) {
+  return socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+}
+
+describe("relay rules", () => {
+  let server;
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chatoxide-rules-"));
+    const file = join(dir, "rules.toml");
+    writeFileSync(file, RULES);
+    server = await startServer({ env: NO_RATE_LIMITS, args: ["--config", file] });
+  });
+  after(() => server.close());
+
+  test("sender_rooms: to the rooms the sender joined through the contract, not elsewhere", async () => {
+    const room = unique("shout");
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((n) => connectAs(server, unique(n))));
+    try {
+      await ok(a, "join", { room });
+      await ok(b, "join", { room });
+      const seenByC = record(c, "shouted");
+      const seenByA = record(a, "shouted");
+      const got = next(b, "shouted");
+      a.emit("shout", { loud: true }, "twice");
+      assert.deepEqual(await got, { loud: true });
+      // A second listener sees every argument, in order.
+      const both = new Promise((resolve) => b.once("shouted", (...args) => resolve(args)));
+      a.emit("shout", "x", 2, [3]);
+      assert.deepEqual(await both, ["x", 2, [3]]);
+      assert.deepEqual(seenByC, []);
+      assert.deepEqual(seenByA, []);
+    } finally {
+      closeAll(a, b, c);
+    }
+  });
+
+  test("a fixed room, stored in its history, echoed to the sender, acknowledged with the message", async () => {
+    const [sender, member] = await Promise.all([connectAs(server, unique("herald")), connectAs(server, unique("member"))]);
+    try {
+      await ok(member, "join", { room: "lobby" });
+      const got = next(member, "announcement", (p) => p.text === "doors open");
+      const echoed = next(sender, "announcement");
+      const reply = await emitWithAck(sender, "announce", { text: "doors open" });
+      assert.equal(reply.ok, true, JSON.stringify(reply));
+      assert.equal(reply.message.text, "doors open");
+      assert.equal(reply.message.room, "lobby");
+      assert.deepEqual(await got, { text: "doors open" });
+      assert.deepEqual(await echoed, { text: "doors open" });
+      const page = await ok(member, "history", { room: "lobby", limit: 100 });
+      assert.ok(page.messages.some((m) => m.id === reply.message.id && m.text === "doors open"));
+      // The text field is required when the rule stores.
+      const refused = await emitWithAck(sender, "announce", { body: "no text field" });
+      assert.equal(refused.ok, false);
+      assert.equal(refused.error.code, "bad_request");
+    } finally {
+      closeAll(sender, member);
+    }
+  });
+
+  test("a namespace opened by rules: join by argument, relay to a room named by a field, stored", async () => {
+    const room = unique("legacy");
+    const [a, b, outsider] = await Promise.all([legacy(server, unique("a")), legacy(server, unique("b")), legacy(server, unique("o"))]);
+    try {
+      assert.deepEqual(await emitWithAck(a, "join-room", room), { ok: true });
+      const joined = next(a, "user-joined");
+      assert.deepEqual(await emitWithAck(b, "join-room", room), { ok: true });
+      assert.equal(await joined, room);
+      const notForOutsider = record(outsider, "room-message");
+      const got = next(b, "room-message");
+      const reply = await emitWithAck(a, "room-message", { room, body: "hello room" });
+      assert.equal(reply.ok, true, JSON.stringify(reply));
+      assert.equal(reply.message.text, "hello room");
+      assert.deepEqual(await got, { room, body: "hello room" });
+      // Stored: the chat contract on `/` reads it back.
+      const reader = await connectAs(server, unique("reader"));
+      try {
+        await ok(reader, "join", { room });
+        const page = await ok(reader, "history", { room });
+        assert.deepEqual(page.messages.map((m) => m.text), ["hello room"]);
+      } finally {
+        reader.close();
+      }
+      // After leave-room, b no longer gets the room's events; a barrier proves the order.
+      assert.deepEqual(await emitWithAck(b, "leave-room", room), { ok: true });
+      const afterLeave = record(b, "room-message");
+      const barrier = next(outsider, "blob");
+      await emitWithAck(a, "room-message", { room, body: "after leave" });
+      a.emit("blob", "barrier");
+      await barrier;
+      assert.deepEqual(afterLeave, []);
+      assert.deepEqual(notForOutsider, []);
+    } finally {
+      closeAll(a, b, outsider);
+    }
+  });
+
+  test("bad payloads are answered with bad_request and relay nothing", async () => {
+    const a = await legacy(server, unique("a"));
+    try {
+      for (const payload of ["not an object", { body: "no room" }, { room: "a b", body: "bad room" }, { room: "user:bob", body: "x" }]) {
+        const reply = await emitWithAck(a, "room-message", payload);
+        assert.equal(reply.ok, false, JSON.stringify(payload));
+        assert.ok(["bad_request", "forbidden"].includes(reply.error.code), JSON.stringify(reply));
+      }
+      const bad = await emitWithAck(a, "join-room", { not: "a string" });
+      assert.equal(bad.error.code, "bad_request");
+      // An event no rule serves: ignored, as Node ignores it, but answered when awaited.
+      const unknown = await emitWithAck(a, "no-such-event", 1);
+      assert.equal(unknown.error.code, "bad_request");
+      assert.ok(a.connected);
+    } finally {
+      a.close();
+    }
+  });
+
+  test("binary attachments are relayed as they came", async () => {
+    const [a, b] = await Promise.all([legacy(server, unique("a")), legacy(server, unique("b"))]);
+    try {
+      const got = new Promise((resolve) => b.once("blob", (...args) => resolve(args)));
+      const bytes = Uint8Array.from([0, 1, 2, 250, 255]);
+      a.emit("blob", { name: "f.bin", data: bytes }, Uint8Array.from([9]));
+      const [meta, raw] = await got;
+      assert.equal(meta.name, "f.bin");
+      assert.deepEqual([...new Uint8Array(meta.data)], [0, 1, 2, 250, 255]);
+      assert.deepEqual([...new Uint8Array(raw)], [9]);
+    } finally {
+      closeAll(a, b);
+    }
+  });
+
+  test("ack = receivers: the sender's acknowledgement gets the receivers' answers", async () => {
+    const sockets = await Promise.all(["a", "b", "c"].map((n) => legacy(server, unique(n))));
+    const [asker, ...others] = sockets;
+    try {
+      others[0].on("roll-call", (question, answer) => answer({ here: "b", question }));
+      others[1].on("roll-call", (question, answer) => answer({ here: "c", question }));
+      const answers = await emitWithAck(asker, "who-is-there", "anyone?");
+      // Other tests' sockets may share the namespace: ours are among the answers.
+      const ours = answers.filter((a) => a.question === "anyone?").map((a) => a.here).sort();
+      assert.ok(ours.includes("b") && ours.includes("c"), JSON.stringify(answers));
+    } finally {
+      closeAll(...sockets);
+    }
+  });
+});
+
+describe("rules that do not hold", () => {
+  test("the server refuses to start and names the rule", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chatoxide-rules-"));
+    const file = join(dir, "bad.toml");
+    writeFileSync(file, '[[rules]]\non = "join"\nemit = "x"\n');
+    await assert.rejects(startServer({ args: ["--config", file] }), (err) => {
+      assert.match(String(err.message), /command of the chat contract/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,380 @@
+//! Relay rules at work: an incoming event of a legacy frontend relayed under its outgoing name,
+//! stored when its rule says so, and its acknowledgement answered (src/rules.rs has the rules).
+
+use super::delivery;
+use super::protocol::command;
+use super::reply::{Reply, within_deadline};
+use super::session::{grant_of, user_of};
+use crate::chat::{ChatError, Message, MessageText, RoomName};
+use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
+use crate::state::AppState;
+use crate::store::{Announce, Draft};
+use futures_util::StreamExt;
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Serialize};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::operators::BroadcastOperators;
+use std::fmt;
+use std::sync::Arc;
+
+/// The label relayed events are counted under in the command metrics.
+const RELAY: &str = "relay";
+
+/// Puts the handlers of the rules of the socket's namespace on it.
+pub(super) fn wire<A: Adapter>(socket: &SocketRef<A>, app: &AppState) {
+    for rule in app.rules.of(socket.ns()) {
+        let rule = rule.clone();
+        socket.on(
+            rule.on.clone(),
+            move |socket: SocketRef<A>,
+                  TryData(args): TryData<Args>,
+                  State(app): State<AppState>,
+                  reply: Reply<A>| {
+                let rule = rule.clone();
+                async move { relay(socket, rule, args, app, reply).await }
+            },
+        );
+    }
+}
+
+/// Every argument of an event as it came, JSON and binary attachments alike, so that a relay
+/// passes on exactly what the frontend sent (Node's `(...args)`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Args(Vec<rmpv::Value>);
+
+impl Serialize for Args {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A tuple is what Socket.IO's serializer sends as separate arguments.
+        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        for arg in &self.0 {
+            tuple.serialize_element(arg)?;
+        }
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Every;
+        impl<'de> serde::de::Visitor<'de> for Every {
+            type Value = Args;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the arguments of an event")
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element()? {
+                    args.push(arg);
+                }
+                Ok(Args(args))
+            }
+        }
+        // Asked for as a tuple (of any length), so that Socket.IO's parser hands over every
+        // argument rather than the first.
+        deserializer.deserialize_tuple(usize::MAX, Every)
+    }
+}
+
+impl Args {
+    /// A string field of the first argument, when that is an object.
+    fn field(&self, name: &str) -> Option<&str> {
+        let rmpv::Value::Map(pairs) = self.0.first()? else {
+            return None;
+        };
+        pairs
+            .iter()
+            .find(|(key, _)| key.as_str() == Some(name))
+            .and_then(|(_, value)| value.as_str())
+    }
+
+    /// The text a rule stores: the first argument itself, or a field of it.
+    fn text(&self, field: Option<&str>) -> Result<&str, ChatError> {
+        match field {
+            None => self.0.first().and_then(rmpv::Value::as_str).ok_or_else(|| {
+                ChatError::bad_request("the event's first argument must be the text to store")
+            }),
+            Some(field) => self.field(field).ok_or_else(|| {
+                ChatError::bad_request(format!(
+                    "the event's first argument must be an object with a text field '{field}'"
+                ))
+            }),
+        }
+    }
+}
+
+/// `{ ok: true }`, with the stored message when the rule stores one.
+#[derive(Debug, Serialize)]
+struct Relayed {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Message>,
+}
+
+/// Where one relayed event goes.
+#[derive(Clone, Debug)]
+enum Receivers {
+    /// Every other socket of the namespace.
+    Others,
+    /// Every other socket in these rooms (none: nobody).
+    Rooms(Vec<String>),
+}
+
+impl Receivers {
+    fn plan<A: Adapter>(
+        socket: &SocketRef<A>,
+        rule: &Rule,
+        args: &Args,
+    ) -> Result<(Self, Option<RoomName>), ChatError> {
+        let room = match &rule.to {
+            Target::Others => return Ok((Self::Others, None)),
+            Target::SenderRooms => {
+                let own = [socket.id.to_string(), personal_room(socket)];
+                let rooms = socket
+                    .rooms()
+                    .into_iter()
+                    .map(|r| r.into_owned())
+                    .filter(|r| !own.contains(r))
+                    .collect();
+                return Ok((Self::Rooms(rooms), None));
+            }
+            Target::Room(room) => room.clone(),
+            Target::Argument => {
+                let raw = args
+                    .0
+                    .first()
+                    .and_then(rmpv::Value::as_str)
+                    .ok_or_else(|| {
+                        ChatError::bad_request("the event's first argument must be a room name")
+                    })?;
+                RoomName::parse(raw)?
+            }
+            Target::Field(field) => {
+                let raw = args.field(field).ok_or_else(|| {
+                    ChatError::bad_request(format!(
+                        "the event's first argument must be an object with a room field '{field}'"
+                    ))
+                })?;
+                RoomName::parse(raw)?
+            }
+        };
+        grant_of(socket)?.ensure_room(&room)?;
+        Ok((Self::Rooms(vec![room.as_str().to_owned()]), Some(room)))
+    }
+
+    fn select<A: Adapter>(&self, socket: &SocketRef<A>) -> BroadcastOperators<A> {
+        match self {
+            Self::Others => socket.broadcast(),
+            Self::Rooms(rooms) => socket.to(rooms.clone()),
+        }
+    }
+
+    fn is_nobody(&self) -> bool {
+        matches!(self, Self::Rooms(rooms) if rooms.is_empty())
+    }
+}
+
+fn personal_room<A: Adapter>(socket: &SocketRef<A>) -> String {
+    user_of(socket).map_or_else(|_| String::new(), |u| u.personal_room())
+}
+
+async fn relay<A: Adapter>(
+    socket: SocketRef<A>,
+    rule: Arc<Rule>,
+    args: Result<Args, impl fmt::Display>,
+    app: AppState,
+    reply: Reply<A>,
+) {
+    if rule.action != Action::Relay {
+        let run = move_socket(&socket, &rule, args, &app);
+        reply.serve(&app, RELAY, run).await;
+        return;
+    }
+    if rule.ack == AckMode::Receivers && reply.wants_ack() {
+        let _in_flight = app.in_flight.token();
+        let stored = within_deadline(&app, async {
+            let planned = prepare(&socket, &rule, args, &app).await?;
+            store(planned, &app).await
+        })
+        .await;
+        match stored {
+            Ok((args, receivers)) => {
+                let answers = pass_through(&socket, &rule, &args, &receivers).await;
+                reply.pass(RELAY, &answers);
+            }
+            Err(err) => reply.send::<()>(RELAY, Err(err)),
+        }
+        return;
+    }
+    let run = async {
+        let planned = prepare(&socket, &rule, args, &app).await?;
+        announce(&socket, &rule, planned, &app).await
+    };
+    reply.serve(&app, RELAY, run).await;
+}
+
+/// `join` and `leave` rules: the sender's socket enters or leaves the target room, and the
+/// room's other sockets get the event when the rule names one.
+async fn move_socket<A: Adapter>(
+    socket: &SocketRef<A>,
+    rule: &Arc<Rule>,
+    args: Result<Args, impl fmt::Display>,
+    app: &AppState,
+) -> Result<Relayed, ChatError> {
+    app.ensure_serving()?;
+    let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
+    let user = user_of(socket)?;
+    app.limits.check(command::JOIN, &user.id)?;
+    let (receivers, _) = Receivers::plan(socket, rule, &args)?;
+    let Receivers::Rooms(rooms) = &receivers else {
+        return Err(ChatError::bad_request(
+            "this rule has no room to join or leave",
+        ));
+    };
+    if rule.action == Action::Join {
+        socket.join(rooms.clone());
+    }
+    if let Some(emit) = &rule.emit {
+        delivery::emit_named(|| receivers.select(socket), emit, RELAY, &args).await;
+    }
+    if rule.action == Action::Leave {
+        socket.leave(rooms.clone());
+    }
+    Ok(Relayed { message: None })
+}
+
+/// A relay that passed its checks, with what it stores.
+struct Planned {
+    args: Args,
+    receivers: Receivers,
+    draft: Option<Draft>,
+}
+
+async fn prepare<A: Adapter>(
+    socket: &SocketRef<A>,
+    rule: &Rule,
+    args: Result<Args, impl fmt::Display>,
+    app: &AppState,
+) -> Result<Planned, ChatError> {
+    app.ensure_serving()?;
+    let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
+    let user = user_of(socket)?;
+    // A relay costs what a message costs: it counts against the same allowance.
+    app.limits.check(command::MESSAGE, &user.id)?;
+    let (receivers, target_room) = Receivers::plan(socket, rule, &args)?;
+    let draft = match &rule.store {
+        None => None,
+        Some(store) => {
+            let room = match store {
+                StoreIn::Room(room) => room.clone(),
+                StoreIn::Target => target_room
+                    .ok_or_else(|| ChatError::bad_request("this rule stores in its target room"))?,
+            };
+            grant_of(socket)?.ensure_room(&room)?;
+            let text = MessageText::parse(args.text(rule.text_field.as_deref())?, app.text_limit)?;
+            Some(Draft {
+                room: app.store.open_room(&room).await?,
+                author: user,
+                text,
+                client_id: None,
+            })
+        }
+    };
+    Ok(Planned {
+        args,
+        receivers,
+        draft,
+    })
+}
+
+/// Relays (after the commit, in commit order, when the rule stores) and answers `{ ok: true }`.
+async fn announce<A: Adapter>(
+    socket: &SocketRef<A>,
+    rule: &Arc<Rule>,
+    planned: Planned,
+    app: &AppState,
+) -> Result<Relayed, ChatError> {
+    let Planned {
+        args,
+        receivers,
+        draft,
+    } = planned;
+    let sender = socket.clone();
+    let relay_rule = rule.clone();
+    let emit = move || async move {
+        if let Some(name) = relay_rule.emit.as_deref()
+            && !receivers.is_nobody()
+        {
+            delivery::emit_named(|| receivers.select(&sender), name, RELAY, &args).await;
+        }
+        if relay_rule.echo {
+            echo(&sender, &relay_rule, &args);
+        }
+    };
+    match draft {
+        None => {
+            emit().await;
+            Ok(Relayed { message: None })
+        }
+        Some(draft) => {
+            let announce: Announce = Box::new(move |_| Box::pin(emit()));
+            let appended = app.writer.append(draft, Some(announce)).await?;
+            Ok(Relayed {
+                message: Some(appended.message),
+            })
+        }
+    }
+}
+
+/// Stores what the rule stores, first: a relay whose storage failed is answered with the
+/// failure and goes nowhere.
+async fn store(planned: Planned, app: &AppState) -> Result<(Args, Receivers), ChatError> {
+    if let Some(draft) = planned.draft {
+        app.writer.append(draft, None).await?;
+    }
+    Ok((planned.args, planned.receivers))
+}
+
+/// Relays with an acknowledgement and collects the receivers' answers (those that answer
+/// within the rule's timeout), as Node's broadcast with an ack does.
+async fn pass_through<A: Adapter>(
+    socket: &SocketRef<A>,
+    rule: &Rule,
+    args: &Args,
+    receivers: &Receivers,
+) -> Vec<rmpv::Value> {
+    if rule.echo {
+        echo(socket, rule, args);
+    }
+    let Some(name) = rule.emit.as_deref() else {
+        return Vec::new();
+    };
+    if receivers.is_nobody() {
+        return Vec::new();
+    }
+    let sent = receivers
+        .select(socket)
+        .timeout(rule.ack_timeout)
+        .emit_with_ack::<_, rmpv::Value>(name, args)
+        .await;
+    match sent {
+        Ok(stream) => {
+            stream
+                .filter_map(|(_, answer)| async move { answer.ok() })
+                .collect()
+                .await
+        }
+        Err(err) => {
+            tracing::debug!(sid = %socket.id, error = %err, event = name, "relay with acknowledgement failed");
+            Vec::new()
+        }
+    }
+}
+
+fn echo<A: Adapter>(socket: &SocketRef<A>, rule: &Rule, args: &Args) {
+    let Some(name) = rule.emit.as_deref() else {
+        return;
+    };
+    if let Err(err) = socket.emit(name, args) {
+        tracing::debug!(sid = %socket.id, error = %err, "could not echo a relayed event");
+    }
+}
