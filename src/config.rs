@@ -27,6 +27,27 @@ pub struct Cli {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub settings: Settings,
+    /// What to do instead of serving; none: serve chat.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// A one-off task run with the server's settings (the database above all), instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Load message history exported from another backend, one JSON object per line
+    /// (docs/migrating-from-node.md#importing-history); exits 1 if any line was rejected.
+    Import(ImportArgs),
+}
+
+/// `chatoxide import FILE`: settings go before `import` (`chatoxide --config x.toml import FILE`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// NDJSON file: `room`, `user`, `text`, `created_at` (RFC 3339 or Unix milliseconds), optional `id`.
+    pub file: PathBuf,
+    /// Lines stored per transaction, 1 to 10000 [default: 500].
+    #[arg(long)]
+    pub batch: Option<usize>,
 }
 
 /// One layer of settings: every field optional, so that layers can be merged.
@@ -302,12 +323,17 @@ impl std::fmt::Debug for AdminCredentials {
 impl Config {
     /// Reads the command line and environment, then the TOML file it names, if any.
     pub fn load() -> anyhow::Result<Self> {
+        Self::load_with_command().map(|(config, _)| config)
+    }
+
+    /// As [`Config::load`], with the subcommand given, if any (none: serve).
+    pub fn load_with_command() -> anyhow::Result<(Self, Option<Command>)> {
         let cli = Cli::parse();
         let file = match &cli.config {
             Some(path) => Self::read_file(path)?,
             None => Settings::default(),
         };
-        Self::resolve(cli.settings, file)
+        Ok((Self::resolve(cli.settings, file)?, cli.command))
     }
 
     fn read_file(path: &PathBuf) -> anyhow::Result<Settings> {
@@ -791,6 +817,30 @@ mod tests {
             toml::from_str::<Settings>("node_compat = true")
                 .is_ok_and(|s| s.node_compat == Some(true))
         );
+    }
+
+    #[test]
+    fn no_subcommand_serves_and_import_takes_a_file_after_the_settings() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map_err(|e| e.to_string());
+        assert!(parse(&["chatoxide", "--port", "4000"]).is_ok_and(|c| c.command.is_none()));
+        let import = parse(&["chatoxide", "--config", "x.toml", "import", "h.ndjson"]);
+        let Ok(Cli {
+            config,
+            command: Some(Command::Import(args)),
+            ..
+        }) = import
+        else {
+            panic!("not an import: {import:?}");
+        };
+        assert_eq!(config, Some(PathBuf::from("x.toml")));
+        assert_eq!((args.file, args.batch), (PathBuf::from("h.ndjson"), None));
+        let batch = parse(&["chatoxide", "import", "--batch", "20", "h.ndjson"]);
+        assert!(
+            batch.is_ok_and(
+                |c| matches!(c.command, Some(Command::Import(a)) if a.batch == Some(20))
+            )
+        );
+        assert!(parse(&["chatoxide", "import"]).is_err());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! - [`http`]: health, readiness, metrics and the message routes;
 //! - [`startup`]: wiring and the shutdown sequence; [`config`] and [`telemetry`] around them.
 
+pub mod admin;
 pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod import;
 pub mod limits;
 pub mod presence;
 pub mod realtime;

@@ -1,7 +1,7 @@
-use chatoxide::config::Config;
-use chatoxide::resources;
+use chatoxide::config::{Command, Config};
 use chatoxide::startup::{App, shutdown_signal};
-use chatoxide::telemetry;
+use chatoxide::{import, resources, telemetry};
+use std::process::ExitCode;
 
 /// mimalloc: the server allocates many small, short-lived buffers (packets, JSON); glibc's
 /// malloc was a sixth of its CPU time under load.
@@ -10,9 +10,17 @@ use chatoxide::telemetry;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::load()?;
+async fn main() -> anyhow::Result<ExitCode> {
+    let (config, command) = Config::load_with_command()?;
     telemetry::init_logs(&config.log_filter, config.log_format);
+    match command {
+        Some(Command::Import(args)) => import::run(&config, &args).await,
+        None => serve(config).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Serves chat until SIGTERM or Ctrl-C.
+async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %config.redacted(), "starting chatoxide");
     match resources::raise_open_files() {
         Ok(files) => tracing::info!(

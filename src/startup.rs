@@ -9,7 +9,7 @@ use crate::presence::Presence;
 use crate::realtime::Fanout;
 use crate::state::AppState;
 use crate::store::{Store, Writer, WriterTask};
-use crate::{realtime, telemetry};
+use crate::{admin, realtime, telemetry};
 use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
@@ -25,6 +25,11 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 /// Binary attachments one packet may carry: no command takes any, so a few are plenty to answer
 /// `bad_request` and none can be used to pile up buffers.
 const MAX_ATTACHMENTS: usize = 4;
+
+/// This node's name in the admin UI: its cluster node id, if it has one.
+fn node_name(config: &Config) -> Option<String> {
+    config.cluster.as_ref().map(|c| c.node_id.clone())
+}
 
 /// Adds the Socket.IO service, whichever adapter it was built with, to a router.
 type SocketIoLayer = Box<dyn FnOnce(Router) -> Router + Send>;
@@ -92,17 +97,30 @@ impl App {
                     .max_incoming_binaries(MAX_ATTACHMENTS),
             )
             .with_state(state.clone());
+        // The admin UI's namespace, when credentials are configured.
+        let admin = config.admin.clone().map(admin::Admin::new);
+        let builder = match &admin {
+            Some(admin) => builder.with_state(admin.clone()),
+            None => builder,
+        };
         let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match &node {
             Some(node) => {
                 let (layer, io) = builder
                     .with_adapter::<ClusterAdapter>(node.adapter())
                     .build_layer();
                 realtime::attach_cluster(&io, &config.rules).await?;
+                if let Some(admin) = &admin {
+                    admin::attach_cluster(&io, admin, node_name(&config), state.limits.clone())
+                        .await?;
+                }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
             None => {
                 let (layer, io) = builder.build_layer();
                 realtime::attach(&io, &config.rules);
+                if let Some(admin) = &admin {
+                    admin::attach(&io, admin, node_name(&config), state.limits.clone());
+                }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
         };
@@ -114,6 +132,7 @@ impl App {
             metrics: telemetry::metrics(),
         };
         let router = socketio(http::router(http_state))
+            .layer(axum::middleware::from_fn(http::client::serve))
             .layer(axum::middleware::from_fn_with_state(
                 state.limits.clone(),
                 http::sessions::admit,

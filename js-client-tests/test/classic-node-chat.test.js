@@ -7,9 +7,13 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import vm from "node:vm";
+import { createRequire } from "node:module";
 import { io } from "socket.io-client";
 import { startServer } from "../harness/server.js";
 
+const require = createRequire(import.meta.url);
+// The package's folder (its `exports` do not list dist/).
+const clientPackage = dirname(require.resolve("socket.io-client/package.json"));
 const examples = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples");
 const frontend = readFileSync(resolve(examples, "classic-node-chat", "script.js"), "utf8");
 
@@ -87,6 +91,21 @@ before(async () => {
   server = await startServer({ args: ["--config", resolve(examples, "classic-node-chat.toml")] });
 });
 after(() => server.close());
+
+test("the page's <script src=\"…/socket.io/socket.io.js\"> gets the socket.io-client build, as from Node", async () => {
+  const page = readFileSync(resolve(examples, "classic-node-chat", "index.html"), "utf8");
+  assert.match(page, /src="http:\/\/localhost:3000\/socket\.io\/socket\.io\.js"/);
+  const npmBuild = readFileSync(resolve(clientPackage, "dist", "socket.io.min.js"));
+  for (const path of ["/socket.io/socket.io.js", "/socket.io/socket.io.min.js"]) {
+    const response = await fetch(`${server.url}${path}`);
+    assert.equal(response.status, 200, path);
+    assert.match(response.headers.get("content-type"), /javascript/);
+    const served = Buffer.from(await response.arrayBuffer());
+    assert.ok(served.equals(npmBuild), `${path} is not socket.io-client's build: run scripts/vendor-socket.io-client`);
+    const again = await fetch(`${server.url}${path}`, { headers: { "if-none-match": response.headers.get("etag") } });
+    assert.equal(again.status, 304);
+  }
+});
 
 test("two tabs of the classic frontend chat through the three-line rule", async () => {
   const alice = openTab(server);

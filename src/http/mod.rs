@@ -1,6 +1,7 @@
 //! The HTTP face: health, readiness, metrics, and the message routes for trusted backends.
 
 mod api_key;
+pub mod client;
 mod error;
 mod health;
 mod messages;

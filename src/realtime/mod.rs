@@ -3,6 +3,7 @@
 //! Handlers are generic over the adapter, so the same code serves one process (local adapter)
 //! and a cluster (Redis adapter).
 
+mod args;
 mod delivery;
 mod fanout;
 mod messages;
@@ -13,6 +14,7 @@ mod rooms;
 mod session;
 mod signals;
 
+pub use args::Args;
 pub use fanout::Fanout;
 pub use protocol::{Failure, Stored, Success, command, event};
 pub use session::{attach, attach_cluster};

@@ -1,6 +1,7 @@
 //! Relay rules at work: an incoming event of a legacy frontend relayed under its outgoing name,
 //! stored when its rule says so, and its acknowledgement answered (src/rules.rs has the rules).
 
+use super::args::Args;
 use super::delivery;
 use super::protocol::command;
 use super::reply::{Reply, within_deadline};
@@ -10,8 +11,7 @@ use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
 use crate::state::AppState;
 use crate::store::{Announce, Draft};
 use futures_util::StreamExt;
-use serde::ser::SerializeTuple;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::operators::BroadcastOperators;
@@ -35,71 +35,6 @@ pub(super) fn wire<A: Adapter>(socket: &SocketRef<A>, app: &AppState) {
                 async move { relay(socket, rule, args, app, reply).await }
             },
         );
-    }
-}
-
-/// Every argument of an event as it came, JSON and binary attachments alike, so that a relay
-/// passes on exactly what the frontend sent (Node's `(...args)`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct Args(Vec<rmpv::Value>);
-
-impl Serialize for Args {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A tuple is what Socket.IO's serializer sends as separate arguments.
-        let mut tuple = serializer.serialize_tuple(self.0.len())?;
-        for arg in &self.0 {
-            tuple.serialize_element(arg)?;
-        }
-        tuple.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Args {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Every;
-        impl<'de> serde::de::Visitor<'de> for Every {
-            type Value = Args;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("the arguments of an event")
-            }
-            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element()? {
-                    args.push(arg);
-                }
-                Ok(Args(args))
-            }
-        }
-        // Asked for as a tuple (of any length), so that Socket.IO's parser hands over every
-        // argument rather than the first.
-        deserializer.deserialize_tuple(usize::MAX, Every)
-    }
-}
-
-impl Args {
-    /// A string field of the first argument, when that is an object.
-    fn field(&self, name: &str) -> Option<&str> {
-        let rmpv::Value::Map(pairs) = self.0.first()? else {
-            return None;
-        };
-        pairs
-            .iter()
-            .find(|(key, _)| key.as_str() == Some(name))
-            .and_then(|(_, value)| value.as_str())
-    }
-
-    /// The text a rule stores: the first argument itself, or a field of it.
-    fn text(&self, field: Option<&str>) -> Result<&str, ChatError> {
-        match field {
-            None => self.0.first().and_then(rmpv::Value::as_str).ok_or_else(|| {
-                ChatError::bad_request("the event's first argument must be the text to store")
-            }),
-            Some(field) => self.field(field).ok_or_else(|| {
-                ChatError::bad_request(format!(
-                    "the event's first argument must be an object with a text field '{field}'"
-                ))
-            }),
-        }
     }
 }
 
@@ -139,13 +74,9 @@ impl Receivers {
             }
             Target::Room(room) => room.clone(),
             Target::Argument => {
-                let raw = args
-                    .0
-                    .first()
-                    .and_then(rmpv::Value::as_str)
-                    .ok_or_else(|| {
-                        ChatError::bad_request("the event's first argument must be a room name")
-                    })?;
+                let raw = args.first_str().ok_or_else(|| {
+                    ChatError::bad_request("the event's first argument must be a room name")
+                })?;
                 RoomName::parse(raw)?
             }
             Target::Field(field) => {

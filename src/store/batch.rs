@@ -6,8 +6,8 @@ use crate::chat::{ClientId, Message, MessageText, User};
 use entity::{message, room};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait, TryInsertResult,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -55,33 +55,13 @@ impl Store {
         }
         let _turn = self.write_turn().await;
         let txn = self.db.begin().await?;
-        // One statement for every room of the batch: last_seq += that room's count.
-        let mut counts = CaseStatement::new();
-        for (&room_id, &count) in &per_room {
-            counts = counts.case(room::Column::Id.eq(room_id), Expr::val(count));
-        }
-        let bumped = room::Entity::update_many()
-            .col_expr(
-                room::Column::LastSeq,
-                Expr::col(room::Column::LastSeq).add(counts.finally(Expr::val(0i64))),
-            )
-            .filter(room::Column::Id.is_in(per_room.keys().copied()))
-            .exec_with_returning(&txn)
-            .await?;
-        let mut next_seq: HashMap<i64, i64> = HashMap::with_capacity(per_room.len());
-        for room in bumped {
-            let count = per_room.get(&room.id).copied().unwrap_or_default();
-            next_seq.insert(room.id, room.last_seq - count + 1);
-        }
+        let mut next_seq = reserve_seqs(&txn, &per_room).await?;
         let now = now_ms();
         let mut rows = Vec::with_capacity(drafts.len());
         for d in drafts {
-            let seq = next_seq
-                .get_mut(&d.room.id)
-                .ok_or_else(|| DbErr::Custom("room without a sequence".into()))?;
             rows.push(message::Model {
                 room_id: d.room.id,
-                seq: *seq,
+                seq: take_seq(&mut next_seq, d.room.id)?,
                 user_id: d.author.id.clone(),
                 user_name: d.author.name.clone(),
                 text: Some(d.text.as_str().to_owned()),
@@ -90,21 +70,8 @@ impl Store {
                 edited_at: None,
                 deleted: false,
             });
-            *seq += 1;
         }
-        // A retry's key is already taken: ON CONFLICT skips it (its sequence number stays
-        // unused; ids keep their order) and RETURNING says which rows went in.
-        let mut inserted: HashSet<(i64, i64)> = HashSet::with_capacity(rows.len());
-        for chunk in rows.chunks(rows_per_insert(self.backend())) {
-            let models = chunk.iter().cloned().map(active);
-            let keys = message::Entity::insert_many(models)
-                .on_conflict_do_nothing_on([message::Column::UserId, message::Column::ClientId])
-                .exec_with_returning_keys(&txn)
-                .await?;
-            if let TryInsertResult::Inserted(keys) = keys {
-                inserted.extend(keys);
-            }
-        }
+        let inserted = insert_new(&txn, &rows, self.backend()).await?;
         txn.commit().await?;
         Ok(rows
             .into_iter()
@@ -155,6 +122,67 @@ impl Store {
         }
         Ok(found)
     }
+}
+
+/// Takes `count` sequence numbers of every room in `per_room` (room id → count) in one
+/// statement, `last_seq += count`, which locks the room rows until the transaction ends: numbers
+/// follow commit order. Returns each room's first new number.
+pub(super) async fn reserve_seqs(
+    txn: &DatabaseTransaction,
+    per_room: &BTreeMap<i64, i64>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    if per_room.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut counts = CaseStatement::new();
+    for (&room_id, &count) in per_room {
+        counts = counts.case(room::Column::Id.eq(room_id), Expr::val(count));
+    }
+    let bumped = room::Entity::update_many()
+        .col_expr(
+            room::Column::LastSeq,
+            Expr::col(room::Column::LastSeq).add(counts.finally(Expr::val(0i64))),
+        )
+        .filter(room::Column::Id.is_in(per_room.keys().copied()))
+        .exec_with_returning(txn)
+        .await?;
+    let mut next_seq = HashMap::with_capacity(per_room.len());
+    for room in bumped {
+        let count = per_room.get(&room.id).copied().unwrap_or_default();
+        next_seq.insert(room.id, room.last_seq - count + 1);
+    }
+    Ok(next_seq)
+}
+
+/// The next of the numbers [`reserve_seqs`] took for `room_id`.
+pub(super) fn take_seq(next_seq: &mut HashMap<i64, i64>, room_id: i64) -> Result<i64, DbErr> {
+    let seq = next_seq
+        .get_mut(&room_id)
+        .ok_or_else(|| DbErr::Custom("room without a sequence".into()))?;
+    *seq += 1;
+    Ok(*seq - 1)
+}
+
+/// Inserts `rows`, many per statement. A row whose `(user, client_id)` is stored already is
+/// skipped by ON CONFLICT (its sequence number stays unused; ids keep their order), and
+/// RETURNING says which went in: their `(room_id, seq)`.
+pub(super) async fn insert_new(
+    txn: &DatabaseTransaction,
+    rows: &[message::Model],
+    backend: DbBackend,
+) -> Result<HashSet<(i64, i64)>, DbErr> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(rows_per_insert(backend)) {
+        let models = chunk.iter().cloned().map(active);
+        let keys = message::Entity::insert_many(models)
+            .on_conflict_do_nothing_on([message::Column::UserId, message::Column::ClientId])
+            .exec_with_returning_keys(txn)
+            .await?;
+        if let TryInsertResult::Inserted(keys) = keys {
+            inserted.extend(keys);
+        }
+    }
+    Ok(inserted)
 }
 
 fn active(m: message::Model) -> message::ActiveModel {

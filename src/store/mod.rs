@@ -6,6 +6,7 @@
 mod batch;
 mod connect;
 mod error;
+mod import;
 mod memberships;
 mod messages;
 mod rooms;
@@ -15,6 +16,7 @@ mod writer;
 pub use batch::Draft;
 pub use connect::Store;
 pub use error::StoreError;
+pub use import::{ImportCount, Imported};
 pub use messages::{Appended, Removal};
 pub use rooms::{Joined, RoomRef};
 pub use rows::now_ms;
