@@ -209,6 +209,10 @@ pub struct Settings {
     /// Password of the Socket.IO admin UI.
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Serve the chat page (plain HTML and JavaScript embedded in the binary) at `/`; false:
+    /// `/` answers 404 [default: true].
+    #[arg(long, env = "CHATOXIDE_CHAT_PAGE")]
+    pub chat_page: Option<bool>,
     /// Relay rules for frontends written for a Node server (`[[rules]]` tables; the TOML file
     /// only; docs/migrating-from-node.md).
     #[arg(skip)]
@@ -298,10 +302,14 @@ pub struct Config {
     /// How long data to a client may go unacknowledged before the connection is dropped.
     pub tcp_user_timeout: Duration,
     pub writer: WriterConfig,
+    /// Whether Node socket.io's defaults were taken (the effective values are the fields above).
+    pub node_compat: bool,
     /// Relay rules for legacy frontends.
     pub rules: Rules,
     /// Set: the admin UI's namespace is served, behind these credentials.
     pub admin: Option<AdminCredentials>,
+    /// Whether `/` serves the chat page.
+    pub chat_page: bool,
 }
 
 /// The admin UI's user name and password.
@@ -413,8 +421,10 @@ impl Config {
                     .clamp(1_000, 3_600_000),
             ),
             writer,
+            node_compat: s.node_compat.unwrap_or(false),
             rules,
             admin,
+            chat_page: s.chat_page.unwrap_or(true),
         })
     }
 
@@ -436,7 +446,7 @@ impl Config {
             AuthMode::Rs256PublicKey(_) => "token (RS256)",
         };
         format!(
-            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?} admin_ui={} rules={}",
+            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?} admin_ui={} rules={} chat_page={} node_compat={}",
             self.host,
             self.port,
             redact_url(&self.database_url),
@@ -470,6 +480,8 @@ impl Config {
                 .as_ref()
                 .map_or("off", |_| "on (credentials set)"),
             self.rules.len(),
+            self.chat_page,
+            self.node_compat,
         )
     }
 }
@@ -525,6 +537,7 @@ impl Settings {
             commit_timeout_ms: self.commit_timeout_ms.or(lower.commit_timeout_ms),
             admin_username: self.admin_username.or(lower.admin_username),
             admin_password: self.admin_password.or(lower.admin_password),
+            chat_page: self.chat_page.or(lower.chat_page),
             rules: self.rules.or(lower.rules),
         }
     }
@@ -894,6 +907,28 @@ mod tests {
             }
         );
         assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn the_chat_page_is_on_unless_turned_off() {
+        let resolve = |first: Settings, file: Settings| {
+            Config::resolve(first, file)
+                .map(|c| c.chat_page)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(resolve(Settings::default(), Settings::default()), Ok(true));
+        let Ok(off) = toml::from_str::<Settings>("chat_page = false") else {
+            panic!("chat_page is a file key");
+        };
+        assert_eq!(resolve(Settings::default(), off.clone()), Ok(false));
+        let Ok(on) = Cli::try_parse_from(["chatoxide", "--chat-page", "true"]) else {
+            panic!("--chat-page is a flag");
+        };
+        assert_eq!(
+            resolve(on.settings, off),
+            Ok(true),
+            "the flag wins over the file"
+        );
     }
 
     #[test]

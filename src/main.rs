@@ -12,7 +12,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let (config, command) = Config::load_with_command()?;
-    telemetry::init_logs(&config.log_filter, config.log_format);
+    telemetry::init_logs(
+        &config.log_filter,
+        config.log_format,
+        &telemetry::node_name(&config),
+    );
     match command {
         Some(Command::Import(args)) => import::run(&config, &args).await,
         None => serve(config).await.map(|()| ExitCode::SUCCESS),
@@ -30,6 +34,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         Err(err) => tracing::warn!(error = %err, "could not raise the open-files limit"),
     }
+    telemetry::watch_runtime();
     let app = App::build(config).await?;
     tracing::info!(addr = %app.local_addr()?, "listening");
     app.run_until_stopped(shutdown_signal()).await

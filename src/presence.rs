@@ -3,7 +3,6 @@
 
 use crate::chat::User;
 use crate::cluster::Registry;
-use crate::telemetry::names;
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -48,7 +47,6 @@ pub struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.presence.disconnected(&self.user_id);
-        metrics::gauge!(names::CONNECTIONS).decrement(1.0);
     }
 }
 
@@ -76,7 +74,6 @@ impl Presence {
     /// Counts one more socket of `user_id` for as long as the returned value lives.
     pub fn connect(&self, user_id: &str) -> Connection {
         self.connected(user_id);
-        metrics::gauge!(names::CONNECTIONS).increment(1.0);
         Connection {
             presence: self.clone(),
             user_id: user_id.to_owned(),

@@ -130,6 +130,7 @@ impl App {
             redis: node.as_ref().map(|n| n.link.clone()),
             api_key: config.api_key.as_deref().map(Arc::from),
             metrics: telemetry::metrics(),
+            chat_page: config.chat_page,
         };
         let router = socketio(http::router(http_state))
             .layer(axum::middleware::from_fn(http::client::serve))

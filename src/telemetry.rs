@@ -1,20 +1,102 @@
-//! Logs (tracing-subscriber, pretty or JSON) and the metrics recorder (Prometheus).
+//! Logs (tracing-subscriber, pretty or JSON, every line naming its node), the metrics recorder
+//! (Prometheus), and the runtime's health as metrics (docs/operations.md lists every metric).
 
-use crate::config::LogFormat;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use crate::config::{Config, LogFormat};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global log subscriber. A second call (tests) keeps the first.
-pub fn init_logs(filter: &str, format: LogFormat) {
+/// Installs the global log subscriber; every line carries `node`. A second call (tests) keeps
+/// the first.
+pub fn init_logs(filter: &str, format: LogFormat, node: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Pretty => registry.with(fmt::layer()).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().event_format(WithNode::pretty(node, fmt::format())))
+            .try_init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true))
+            .with(fmt::layer().json().event_format(WithNode::json(
+                node,
+                fmt::format().json().flatten_event(true),
+            )))
             .try_init(),
     };
+}
+
+/// This process's name in logs, metrics and the admin UI: its cluster node id, else the host
+/// name.
+pub fn node_name(config: &Config) -> String {
+    config
+        .cluster
+        .as_ref()
+        .map_or_else(hostname, |c| c.node_id.clone())
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "chatoxide".to_owned())
+}
+
+/// A line formatter that adds the node's name: a `node` key first in a JSON object, a
+/// `node=` prefix on a pretty line.
+struct WithNode<F> {
+    inner: F,
+    /// The name, as JSON (`"node1"`) or as it is.
+    node: String,
+    json: bool,
+}
+
+impl<F> WithNode<F> {
+    fn pretty(node: &str, inner: F) -> Self {
+        Self {
+            inner,
+            node: node.to_owned(),
+            json: false,
+        }
+    }
+
+    fn json(node: &str, inner: F) -> Self {
+        Self {
+            inner,
+            node: serde_json::Value::String(node.to_owned()).to_string(),
+            json: true,
+        }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithNode<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        if !self.json {
+            write!(writer, "node={} ", self.node)?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(writer, "{{\"node\":{},{rest}", self.node),
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 /// The process-wide Prometheus recorder. The `metrics` facade has one global recorder, so
@@ -23,7 +105,18 @@ pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms with buckets (not summaries), so that percentiles can be taken over
+            // nodes and time ranges in PromQL.
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &SECONDS_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::BATCH_SIZE.to_owned()), &BATCH_BUCKETS));
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "histogram buckets refused: histograms are summaries");
+                    PrometheusBuilder::new().build_recorder()
+                }
+            };
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was installed already; /metrics will be empty");
@@ -34,12 +127,83 @@ pub fn metrics() -> PrometheusHandle {
         .clone()
 }
 
+/// Buckets of every `_seconds` histogram: 0.25 ms to 10 s.
+const SECONDS_BUCKETS: [f64; 15] = [
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+/// Buckets of the write batch size: powers of two up to the largest batch.
+const BATCH_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+/// The process's own metrics (`process_resident_memory_bytes`, `process_open_fds`,
+/// `process_cpu_seconds_total`, …), read from /proc at each scrape.
+pub fn collect_process() {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
+}
+
+/// How often the runtime probe wakes to measure how late it is.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+/// Measures the runtime's health, the analogue of Node's event-loop delay: a task that sleeps
+/// `PROBE_EVERY` and records how much later than asked it runs (a busy or blocked runtime runs
+/// it late), and once a second the workers' busy ratio, the tasks alive and the global queue.
+pub fn watch_runtime() {
+    // The recorder first: what is recorded before it is installed is lost.
+    let _ = metrics();
+    tokio::spawn(async {
+        let runtime = tokio::runtime::Handle::current().metrics();
+        let workers = runtime.num_workers();
+        metrics::gauge!(names::RUNTIME_WORKERS).set(workers as f64);
+        let busy_total = || {
+            (0..workers)
+                .map(|w| runtime.worker_total_busy_duration(w))
+                .sum::<Duration>()
+        };
+        let mut last = (Instant::now(), busy_total());
+        loop {
+            let asleep = Instant::now();
+            tokio::time::sleep(PROBE_EVERY).await;
+            let late = asleep.elapsed().saturating_sub(PROBE_EVERY);
+            metrics::histogram!(names::RUNTIME_SCHEDULE_DELAY).record(late.as_secs_f64());
+            let now = Instant::now();
+            if now.duration_since(last.0) >= Duration::from_secs(1) {
+                let busy = busy_total();
+                let span = now.duration_since(last.0).as_secs_f64() * workers.max(1) as f64;
+                let ratio = busy.saturating_sub(last.1).as_secs_f64() / span;
+                metrics::gauge!(names::RUNTIME_BUSY).set(ratio.clamp(0.0, 1.0));
+                metrics::gauge!(names::RUNTIME_ALIVE_TASKS).set(runtime.num_alive_tasks() as f64);
+                metrics::gauge!(names::RUNTIME_GLOBAL_QUEUE)
+                    .set(runtime.global_queue_depth() as f64);
+                last = (now, busy);
+            }
+        }
+    });
+}
+
 /// Names and help texts of every metric, in one place.
 pub mod names {
     pub const CONNECTIONS: &str = "chatoxide_connections";
     pub const CONNECTS: &str = "chatoxide_connects_total";
     pub const DISCONNECTS: &str = "chatoxide_disconnects_total";
     pub const COMMANDS: &str = "chatoxide_commands_total";
+    pub const COMMAND_SECONDS: &str = "chatoxide_command_seconds";
+    pub const BROADCASTS: &str = "chatoxide_broadcasts_total";
+    pub const BROADCAST_DELIVERIES: &str = "chatoxide_broadcast_deliveries_total";
+    pub const STORAGE_ERRORS: &str = "chatoxide_storage_errors_total";
+    pub const RUNTIME_WORKERS: &str = "chatoxide_runtime_workers";
+    pub const RUNTIME_BUSY: &str = "chatoxide_runtime_busy_ratio";
+    pub const RUNTIME_ALIVE_TASKS: &str = "chatoxide_runtime_alive_tasks";
+    pub const RUNTIME_GLOBAL_QUEUE: &str = "chatoxide_runtime_global_queue_depth";
+    pub const RUNTIME_SCHEDULE_DELAY: &str = "chatoxide_runtime_schedule_delay_seconds";
     pub const HANDSHAKE_REJECTIONS: &str = "chatoxide_handshake_rejections_total";
     pub const SLOW_CLIENT_DISCONNECTS: &str = "chatoxide_slow_client_disconnects_total";
     pub const BROADCAST_FAILURES: &str = "chatoxide_broadcast_failures_total";
@@ -57,19 +221,69 @@ pub mod names {
 }
 
 fn describe() {
-    use metrics::{describe_counter, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         names::CONNECTIONS,
-        "Sockets connected to this node now, by transport."
+        "Sockets connected to this node now, by namespace and transport (counted at each scrape)."
     );
-    describe_counter!(names::CONNECTS, "Sockets connected since start.");
+    describe_counter!(
+        names::CONNECTS,
+        "Sockets admitted since start, by namespace."
+    );
     describe_counter!(
         names::DISCONNECTS,
-        "Sockets disconnected since start, by reason."
+        "Sockets disconnected since start, by reason (Node's names: transport close, ping timeout, …)."
     );
     describe_counter!(
         names::COMMANDS,
         "Commands answered, by command and outcome (ok or an error code)."
+    );
+    describe_histogram!(
+        names::COMMAND_SECONDS,
+        Unit::Seconds,
+        "Time from a command's arrival to its answer, by command."
+    );
+    describe_counter!(
+        names::BROADCASTS,
+        "Events broadcast to other sockets (a room, a namespace), by event."
+    );
+    describe_counter!(
+        names::BROADCAST_DELIVERIES,
+        "Sockets of this node that broadcast events were written to, by event."
+    );
+    describe_counter!(
+        names::STORAGE_ERRORS,
+        "Commands that failed in storage, by kind (unavailable, overloaded, stalled, stopped, internal)."
+    );
+    describe_gauge!(names::RUNTIME_WORKERS, "Tokio worker threads.");
+    describe_gauge!(
+        names::RUNTIME_BUSY,
+        "Share of the last second the runtime's workers were busy, all together (0 to 1)."
+    );
+    describe_gauge!(names::RUNTIME_ALIVE_TASKS, "Tasks alive in the runtime.");
+    describe_gauge!(
+        names::RUNTIME_GLOBAL_QUEUE,
+        "Tasks waiting in the runtime's global queue."
+    );
+    describe_histogram!(
+        names::RUNTIME_SCHEDULE_DELAY,
+        Unit::Seconds,
+        "How late a task woken by a timer runs: the analogue of Node's event-loop delay."
+    );
+    describe_histogram!(
+        names::COMMIT_SECONDS,
+        Unit::Seconds,
+        "Time one write batch takes to commit."
+    );
+    describe_histogram!(names::BATCH_SIZE, "Messages stored per write batch.");
+    describe_gauge!(names::WRITE_QUEUE, "Messages waiting for the writer.");
+    describe_counter!(
+        names::SLOW_CLIENT_DISCONNECTS,
+        "Sockets disconnected because their send buffer was full when an answer was due."
+    );
+    describe_counter!(
+        names::BROADCAST_FAILURES,
+        "Broadcasts that did not reach every socket (a full buffer), by event."
     );
     describe_counter!(
         names::HANDSHAKE_REJECTIONS,

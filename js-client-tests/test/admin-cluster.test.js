@@ -22,10 +22,12 @@ describe("the admin UI's namespace on two nodes", { skip }, () => {
     const [node0, node1] = cluster.nodes;
     const room = unique("far-room");
     const user = await connectAs(node1, unique("far"));
-    const admin = adminProbe(node0, ADMIN);
+    let admin;
     try {
       await ok(user, "join", { room });
       const sid = user.id;
+      // Logged in after the join: the first list has the room.
+      admin = adminProbe(node0, ADMIN);
       await admin.connected;
       // Both nodes report, each under its node id.
       await admin.waitFor("server_stats", (s) => s?.serverId === "node0");

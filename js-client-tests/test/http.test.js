@@ -31,7 +31,7 @@ describe("without an API key configured", () => {
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type"), /^text\/plain/);
       const text = await res.text();
-      assert.match(text, /^chatoxide_connections \d+/m);
+      assert.match(text, /^chatoxide_connections\{namespace="\/",transport="(websocket|polling)"\} [1-9]/m);
       assert.match(text, /^chatoxide_commands_total\{command="join",outcome="ok"\} \d+/m);
       assert.match(text, /^chatoxide_commands_total\{command="join",outcome="bad_request"\} \d+/m);
     } finally {

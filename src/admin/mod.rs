@@ -183,10 +183,10 @@ async fn login<A: Adapter>(
         return Err(Refused("invalid credentials"));
     };
     if !admin.accepts(username, password) {
-        tracing::warn!(sid = %socket.id, %address, "admin UI login refused");
+        tracing::warn!(sid = %socket.id, user = %username, %address, "admin UI login refused");
         return Err(Refused("invalid credentials"));
     }
-    tracing::info!(sid = %socket.id, %address, "admin UI login");
+    tracing::info!(sid = %socket.id, user = %username, %address, "admin UI login");
     socket.extensions.insert(NewSession);
     wire(&socket);
     Ok(())
@@ -225,7 +225,7 @@ async fn on_command<A: Adapter>(
     match args {
         Ok(args) => command(&socket, &io, &name, args).await,
         Err(err) => {
-            tracing::debug!(sid = %socket.id, command = name, error = %err, "unreadable admin command");
+            tracing::debug!(sid = %socket.id, user = "admin", command = name, error = %err, "unreadable admin command");
         }
     }
     admin.watch.look();
@@ -237,7 +237,7 @@ async fn command<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, name: &str
     let Some(nsp) = text(0) else {
         return;
     };
-    tracing::info!(sid = %socket.id, command = name, nsp, "admin UI command");
+    tracing::info!(sid = %socket.id, user = "admin", command = name, nsp, "admin UI command");
     let outcome = match name {
         // join(nsp, room, filter?) and leave(nsp, room, filter?)
         "join" | "leave" => {
@@ -283,7 +283,7 @@ async fn command<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, name: &str
         }
     };
     if let Err(err) = outcome {
-        tracing::warn!(sid = %socket.id, command = name, nsp, error = %err, "admin UI command failed");
+        tracing::warn!(sid = %socket.id, user = "admin", command = name, nsp, error = %err, "admin UI command failed");
     }
 }
 

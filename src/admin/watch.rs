@@ -106,7 +106,7 @@ impl<A: Adapter> Watcher<A> {
         server_id: Option<String>,
         asks: mpsc::Receiver<Ask>,
     ) {
-        let hostname = hostname();
+        let hostname = crate::telemetry::hostname();
         let watcher = Self {
             io,
             limits,
@@ -390,13 +390,4 @@ fn transport_name(transport: TransportType) -> &'static str {
 
 fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "chatoxide".to_owned())
 }

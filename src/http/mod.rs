@@ -1,4 +1,5 @@
-//! The HTTP face: health, readiness, metrics, and the message routes for trusted backends.
+//! The HTTP face: health, readiness, metrics, the message routes for trusted backends, and the
+//! chat page at `/`.
 
 mod api_key;
 pub mod client;
@@ -6,6 +7,7 @@ mod error;
 mod health;
 mod messages;
 mod metrics;
+mod page;
 pub mod sessions;
 
 use crate::cluster::Link;
@@ -24,12 +26,19 @@ pub struct HttpState {
     pub redis: Option<Link>,
     pub api_key: Option<Arc<str>>,
     pub metrics: PrometheusHandle,
+    /// Whether `/` serves the chat page (else it answers 404).
+    pub chat_page: bool,
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())
-        .merge(messages::router())
-        .with_state(state)
+        .merge(messages::router());
+    let router = if state.chat_page {
+        router.merge(page::router())
+    } else {
+        router
+    };
+    router.with_state(state)
 }

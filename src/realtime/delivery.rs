@@ -33,6 +33,10 @@ pub(super) async fn emit_named<A, T>(
     A: Adapter,
     T: Serialize + ?Sized,
 {
+    metrics::counter!(names::BROADCASTS, "event" => label).increment(1);
+    // The sockets of this node it is written to (other nodes count their own).
+    let here = select().local().sockets().len();
+    metrics::counter!(names::BROADCAST_DELIVERIES, "event" => label).increment(here as u64);
     let failure = match select().emit(name, payload).await {
         Ok(()) => return,
         Err(BroadcastError::Adapter(err)) => {

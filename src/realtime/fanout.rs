@@ -3,8 +3,8 @@
 
 use super::delivery;
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::{SocketIo, TransportType};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -16,6 +16,17 @@ pub trait Fanout: Send + Sync {
 
     /// Disconnects every socket of this node.
     fn close(&self) -> Done<'_>;
+
+    /// This node's sockets now, by namespace and transport.
+    fn census(&self) -> Vec<Census>;
+}
+
+/// How many sockets of one namespace use one transport, on this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Census {
+    pub namespace: String,
+    pub transport: &'static str,
+    pub sockets: usize,
 }
 
 impl<A: Adapter> Fanout for SocketIo<A> {
@@ -27,5 +38,27 @@ impl<A: Adapter> Fanout for SocketIo<A> {
 
     fn close(&self) -> Done<'_> {
         Box::pin(SocketIo::close(self))
+    }
+
+    fn census(&self) -> Vec<Census> {
+        let mut census = Vec::new();
+        for ns in self.nsps() {
+            let namespace = ns.ns_path().to_owned();
+            let (mut polling, mut websocket) = (0, 0);
+            for socket in ns.sockets() {
+                match socket.transport_type() {
+                    TransportType::Polling => polling += 1,
+                    TransportType::Websocket => websocket += 1,
+                }
+            }
+            for (transport, sockets) in [("polling", polling), ("websocket", websocket)] {
+                census.push(Census {
+                    namespace: namespace.clone(),
+                    transport,
+                    sockets,
+                });
+            }
+        }
+        census
     }
 }

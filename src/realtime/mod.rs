@@ -15,6 +15,6 @@ mod session;
 mod signals;
 
 pub use args::Args;
-pub use fanout::Fanout;
+pub use fanout::{Census, Fanout};
 pub use protocol::{Failure, Stored, Success, command, event};
-pub use session::{attach, attach_cluster};
+pub use session::{attach, attach_cluster, reason_name, user_label};

@@ -5,8 +5,8 @@ use super::args::Args;
 use super::delivery;
 use super::protocol::command;
 use super::reply::{Reply, within_deadline};
-use super::session::{grant_of, user_of};
-use crate::chat::{ChatError, Message, MessageText, RoomName};
+use super::session::{grant_of, user_label, user_of};
+use crate::chat::{ChatError, Message, MessageText, RoomName, User};
 use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
 use crate::state::AppState;
 use crate::store::{Announce, Draft};
@@ -151,10 +151,8 @@ async fn move_socket<A: Adapter>(
     args: Result<Args, impl fmt::Display>,
     app: &AppState,
 ) -> Result<Relayed, ChatError> {
-    app.ensure_serving()?;
-    let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
-    let user = user_of(socket)?;
-    app.limits.check(command::JOIN, &user.id)?;
+    // Joining a room by a rule costs what a `join` costs.
+    let (args, _) = admitted(socket, args, app, command::JOIN)?;
     let (receivers, _) = Receivers::plan(socket, rule, &args)?;
     let Receivers::Rooms(rooms) = &receivers else {
         return Err(ChatError::bad_request(
@@ -173,6 +171,20 @@ async fn move_socket<A: Adapter>(
     Ok(Relayed { message: None })
 }
 
+/// The event's arguments and sender, while the server serves and the sender's `allowance` lasts.
+fn admitted<A: Adapter>(
+    socket: &SocketRef<A>,
+    args: Result<Args, impl fmt::Display>,
+    app: &AppState,
+    allowance: &'static str,
+) -> Result<(Args, User), ChatError> {
+    app.ensure_serving()?;
+    let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
+    let user = user_of(socket)?;
+    app.limits.check(allowance, &user.id)?;
+    Ok((args, user))
+}
+
 /// A relay that passed its checks, with what it stores.
 struct Planned {
     args: Args,
@@ -186,11 +198,8 @@ async fn prepare<A: Adapter>(
     args: Result<Args, impl fmt::Display>,
     app: &AppState,
 ) -> Result<Planned, ChatError> {
-    app.ensure_serving()?;
-    let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
-    let user = user_of(socket)?;
     // A relay costs what a message costs: it counts against the same allowance.
-    app.limits.check(command::MESSAGE, &user.id)?;
+    let (args, user) = admitted(socket, args, app, command::MESSAGE)?;
     let (receivers, target_room) = Receivers::plan(socket, rule, &args)?;
     let draft = match &rule.store {
         None => None,
@@ -295,7 +304,7 @@ async fn pass_through<A: Adapter>(
                 .await
         }
         Err(err) => {
-            tracing::debug!(sid = %socket.id, error = %err, event = name, "relay with acknowledgement failed");
+            tracing::debug!(sid = %socket.id, user = %user_label(socket), error = %err, event = name, "relay with acknowledgement failed");
             Vec::new()
         }
     }
@@ -306,6 +315,6 @@ fn echo<A: Adapter>(socket: &SocketRef<A>, rule: &Rule, args: &Args) {
         return;
     };
     if let Err(err) = socket.emit(name, args) {
-        tracing::debug!(sid = %socket.id, error = %err, "could not echo a relayed event");
+        tracing::debug!(sid = %socket.id, user = %user_label(socket), error = %err, "could not echo a relayed event");
     }
 }

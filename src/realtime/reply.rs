@@ -2,6 +2,7 @@
 //! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
 
 use super::protocol::{Failure, Success, event};
+use super::session::user_label;
 use crate::chat::{ChatError, ErrorCode, User};
 use crate::limits::Strikes;
 use crate::state::AppState;
@@ -48,6 +49,7 @@ impl<A: Adapter> Reply<A> {
         run: impl Future<Output = Result<T, ChatError>>,
     ) {
         let _in_flight = app.in_flight.token();
+        let started = std::time::Instant::now();
         let result = match app
             .ensure_serving()
             .and_then(|()| self.within_limits(app, command))
@@ -56,6 +58,8 @@ impl<A: Adapter> Reply<A> {
             Err(refused) => Err(refused),
         };
         self.send(command, result);
+        metrics::histogram!(names::COMMAND_SECONDS, "command" => command)
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// Whether the client asked for an acknowledgement.
@@ -101,11 +105,13 @@ impl<A: Adapter> Reply<A> {
             // cannot be delivered must not vanish. Disconnecting makes the client reconnect and
             // retry (with its client_id, a retry never duplicates).
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                tracing::warn!(sid = %self.socket.id, command, "socket buffer full: disconnecting a client that does not read");
+                tracing::warn!(sid = %self.socket.id, user = %user_label(&self.socket), command, "socket buffer full: disconnecting a client that does not read");
                 metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
                 let _ = self.socket.clone().disconnect();
             }
-            Err(err) => tracing::debug!(command, error = %err, "could not answer a command"),
+            Err(err) => {
+                tracing::debug!(sid = %self.socket.id, user = %user_label(&self.socket), command, error = %err, "could not answer a command")
+            }
         }
         if limited {
             strike(&self.socket, command);
@@ -136,7 +142,7 @@ fn strike<A: Adapter>(socket: &SocketRef<A>, command: &'static str) {
         return;
     };
     if !strikes.tolerate() && socket.connected() {
-        tracing::warn!(sid = %socket.id, command, "disconnecting a client that ignores rate limits");
+        tracing::warn!(sid = %socket.id, user = %user_label(socket), command, "disconnecting a client that ignores rate limits");
         metrics::counter!(names::ABUSE_DISCONNECTS).increment(1);
         let _ = socket.clone().disconnect();
     }

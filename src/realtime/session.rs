@@ -122,7 +122,7 @@ fn settle<A: Adapter>(socket: &SocketRef<A>, app: &AppState, user: User, grant: 
     }
     socket.extensions.insert(user);
     socket.extensions.insert(grant);
-    metrics::counter!(names::CONNECTS).increment(1);
+    metrics::counter!(names::CONNECTS, "namespace" => socket.ns().to_owned()).increment(1);
 }
 
 /// Who the socket is, if its address has handshakes left and its credentials hold.
@@ -171,12 +171,12 @@ fn end_at_expiry<A: Adapter>(socket: &SocketRef<A>, after: Duration) -> SessionT
             "the token has expired: reconnect with a new one",
         );
         if let Err(err) = socket.emit(event::ERROR, &expired) {
-            tracing::debug!(sid = %socket.id, error = %err, "could not tell the socket its token expired");
+            tracing::debug!(sid = %socket.id, user = %user_label(&socket), error = %err, "could not tell the socket its token expired");
         }
-        let sid = socket.id;
-        tracing::debug!(%sid, "token expired: disconnecting");
+        let (sid, user) = (socket.id, user_label(&socket));
+        tracing::debug!(%sid, %user, "token expired: disconnecting");
         if let Err(err) = socket.disconnect() {
-            tracing::debug!(%sid, error = %err, "disconnecting an expired session");
+            tracing::debug!(%sid, %user, error = %err, "disconnecting an expired session");
         }
     });
     SessionTimer(timer.abort_handle())
@@ -201,9 +201,7 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
 }
 
 async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
-    if let Some(user) = socket.extensions.get::<User>() {
-        tracing::debug!(sid = %socket.id, user = %user.id, "connected");
-    }
+    tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
 }
 
 async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
@@ -232,10 +230,30 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     if let Some(SessionTimer(timer)) = socket.extensions.remove::<SessionTimer>() {
         timer.abort();
     }
-    if let Some(user) = socket.extensions.get::<User>() {
-        tracing::debug!(sid = %socket.id, user = %user.id, ?reason, "disconnected");
+    tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), reason = reason_name(reason), "disconnected");
+    metrics::counter!(names::DISCONNECTS, "reason" => reason_name(reason)).increment(1);
+}
+
+/// Node's names for why a socket went (the reasons socket.io clients and the admin UI show).
+pub fn reason_name(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport close",
+        DisconnectReason::MultipleHttpPollingError => "multiple polling requests",
+        DisconnectReason::PacketParsingError => "parse error",
+        DisconnectReason::TransportError => "transport error",
+        DisconnectReason::HeartbeatTimeout => "ping timeout",
+        DisconnectReason::ClientNSDisconnect => "client namespace disconnect",
+        DisconnectReason::ServerNSDisconnect => "server namespace disconnect",
+        DisconnectReason::ClosingServer => "server shutting down",
     }
-    metrics::counter!(names::DISCONNECTS, "reason" => format!("{reason:?}")).increment(1);
+}
+
+/// The socket's user for log lines: its id, or `-` before the handshake named one.
+pub fn user_label<A: Adapter>(socket: &SocketRef<A>) -> String {
+    socket
+        .extensions
+        .get::<User>()
+        .map_or_else(|| "-".to_owned(), |u| u.id.as_str().to_owned())
 }
 
 /// What the handshake's credentials allow this socket.

@@ -50,9 +50,24 @@ fn is_unreachable(err: &DbErr) -> bool {
     }
 }
 
+impl StoreError {
+    /// The kind, as the storage errors metric names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+            Self::Overloaded => "overloaded",
+            Self::Stalled => "stalled",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 impl From<StoreError> for ChatError {
     /// The one place a storage failure becomes what a client sees; the cause is logged here.
     fn from(err: StoreError) -> Self {
+        metrics::counter!(crate::telemetry::names::STORAGE_ERRORS, "kind" => err.kind())
+            .increment(1);
         match err {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable");
