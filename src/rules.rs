@@ -6,6 +6,7 @@
 //! checked once, at start; nothing here does I/O.
 
 use crate::chat::RoomName;
+use crate::realtime::{command, event};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -28,8 +29,30 @@ const RESERVED_EVENTS: [&str; 7] = [
 
 /// The contract's commands: on `/`, a rule cannot take one of these names.
 const CHAT_COMMANDS: [&str; 9] = [
-    "join", "leave", "message", "typing", "history", "read", "presence", "edit", "delete",
+    command::JOIN,
+    command::LEAVE,
+    command::MESSAGE,
+    command::TYPING,
+    command::HISTORY,
+    command::READ,
+    command::PRESENCE,
+    command::EDIT,
+    command::DELETE,
 ];
+
+/// The contract's events: on `/`, a rule cannot emit one (a client could forge a `message`).
+const CHAT_EVENTS: [&str; 7] = [
+    event::MESSAGE,
+    event::MESSAGE_UPDATED,
+    event::MESSAGE_DELETED,
+    event::USER_JOINED,
+    event::USER_LEFT,
+    event::TYPING,
+    event::READ,
+];
+
+/// The admin UI's namespace: never a rule's.
+const ADMIN_NAMESPACE: &str = "/admin";
 
 const DEFAULT_ACK_TIMEOUT_MS: u64 = 5_000;
 
@@ -119,8 +142,6 @@ pub enum AckMode {
     /// Passed through: the event goes to the receivers with an acknowledgement, and the sender's
     /// is answered with the array of their answers (Node's broadcast with an ack).
     Receivers,
-    /// Never answered.
-    None,
 }
 
 /// Who a relayed event goes to, checked.
@@ -223,6 +244,11 @@ impl Rule {
         };
         if let Some(emit) = &emit {
             check_event("emit", emit)?;
+            if namespace == CHAT_NAMESPACE && CHAT_EVENTS.contains(&emit.as_str()) {
+                return Err(format!(
+                    "emit = '{emit}' is an event of the chat contract on '/': clients would take it for the server's"
+                ));
+            }
         }
         let to = match &spec.to {
             TargetSpec::Others => Target::Others,
@@ -254,6 +280,12 @@ impl Rule {
             return Err("text_field is empty".to_owned());
         }
         if spec.action != Action::Relay {
+            if namespace == CHAT_NAMESPACE {
+                return Err(
+                    "join and leave rules serve other namespaces: on '/', the contract's join and leave keep memberships"
+                        .to_owned(),
+                );
+            }
             if matches!(to, Target::Others | Target::SenderRooms) {
                 return Err(
                     "join and leave need a room target (to.room, to.field or \"argument\")"
@@ -284,6 +316,9 @@ impl Rule {
 }
 
 fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns == ADMIN_NAMESPACE {
+        return Err(format!("namespace '{ns}' is the admin UI's"));
+    }
     let valid = ns.starts_with('/')
         && ns.len() <= 64
         && ns
@@ -436,13 +471,23 @@ mod tests {
             ("[[rules]]\non = \"x\"\nack = \"maybe\"", "unknown variant"),
             ("[[rules]]\non = \"x\"\nstor = true", "unknown field"),
             (
-                "[[rules]]\non = \"x\"\naction = \"join\"",
+                "[[rules]]\nnamespace = \"/o\"\non = \"x\"\naction = \"join\"",
                 "need a room target",
             ),
             (
-                "[[rules]]\non = \"x\"\naction = \"leave\"\nto = \"argument\"\necho = true",
+                "[[rules]]\nnamespace = \"/o\"\non = \"x\"\naction = \"leave\"\nto = \"argument\"\necho = true",
                 "take no store",
             ),
+            (
+                "[[rules]]\non = \"x\"\naction = \"join\"\nto = \"argument\"",
+                "other namespaces",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nemit = \"message\"",
+                "event of the chat contract",
+            ),
+            ("[[rules]]\nnamespace = \"/admin\"\non = \"x\"", "admin UI"),
+            ("[[rules]]\non = \"x\"\nack = \"none\"", "unknown variant"),
         ];
         for (text, why) in cases {
             match parse(text) {

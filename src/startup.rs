@@ -133,11 +133,12 @@ impl App {
             chat_page: config.chat_page,
         };
         let router = socketio(http::router(http_state))
-            .layer(axum::middleware::from_fn(http::client::serve))
             .layer(axum::middleware::from_fn_with_state(
                 state.limits.clone(),
                 http::sessions::admit,
             ))
+            // Outside `admit`: fetching the client bundle is not a new session.
+            .layer(axum::middleware::from_fn(http::client::serve))
             .layer(cors(&config.cors_origins));
         let listener = TcpListener::bind((config.host, config.port))
             .await

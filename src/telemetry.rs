@@ -109,7 +109,8 @@ pub fn metrics() -> PrometheusHandle {
             // nodes and time ranges in PromQL.
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &SECONDS_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::BATCH_SIZE.to_owned()), &BATCH_BUCKETS));
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::BATCH_SIZE.to_owned()), &BATCH_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::BROADCAST_AUDIENCE.to_owned()), &AUDIENCE_BUCKETS));
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),
                 Err(err) => {
@@ -149,6 +150,12 @@ pub fn collect_process() {
         })
         .collect();
 }
+
+/// Buckets of a broadcast's audience: from nobody to a room of 20,000.
+const AUDIENCE_BUCKETS: [f64; 15] = [
+    0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+    20000.0,
+];
 
 /// How often the runtime probe wakes to measure how late it is.
 const PROBE_EVERY: Duration = Duration::from_millis(250);
@@ -197,7 +204,7 @@ pub mod names {
     pub const COMMANDS: &str = "chatoxide_commands_total";
     pub const COMMAND_SECONDS: &str = "chatoxide_command_seconds";
     pub const BROADCASTS: &str = "chatoxide_broadcasts_total";
-    pub const BROADCAST_DELIVERIES: &str = "chatoxide_broadcast_deliveries_total";
+    pub const BROADCAST_AUDIENCE: &str = "chatoxide_broadcast_audience";
     pub const STORAGE_ERRORS: &str = "chatoxide_storage_errors_total";
     pub const RUNTIME_WORKERS: &str = "chatoxide_runtime_workers";
     pub const RUNTIME_BUSY: &str = "chatoxide_runtime_busy_ratio";
@@ -247,9 +254,9 @@ fn describe() {
         names::BROADCASTS,
         "Events broadcast to other sockets (a room, a namespace), by event."
     );
-    describe_counter!(
-        names::BROADCAST_DELIVERIES,
-        "Sockets of this node that broadcast events were written to, by event."
+    describe_histogram!(
+        names::BROADCAST_AUDIENCE,
+        "Sockets of this node a broadcast was written to, by event, measured on one broadcast in 16."
     );
     describe_counter!(
         names::STORAGE_ERRORS,

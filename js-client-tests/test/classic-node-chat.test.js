@@ -105,6 +105,11 @@ test("the page's <script src=\"…/socket.io/socket.io.js\"> gets the socket.io-
     const again = await fetch(`${server.url}${path}`, { headers: { "if-none-match": response.headers.get("etag") } });
     assert.equal(again.status, 304);
   }
+  // Loading the script is not opening a session: page loads do not use up an address's
+  // allowance of new sessions (50 at once by default).
+  const loads = await Promise.all(Array.from({ length: 60 }, () => fetch(`${server.url}/socket.io/socket.io.js`)));
+  assert.deepEqual([...new Set(loads.map((r) => r.status))], [200]);
+  await Promise.all(loads.map((r) => r.arrayBuffer()));
 });
 
 test("two tabs of the classic frontend chat through the three-line rule", async () => {

@@ -210,14 +210,44 @@ describe("relay rules", () => {
   });
 });
 
-describe("rules that do not hold", () => {
-  test("the server refuses to start and names the rule", async () => {
+describe("join rules under a rooms-per-user limit", () => {
+  let server;
+  before(async () => {
     const dir = mkdtempSync(join(tmpdir(), "chatoxide-rules-"));
-    const file = join(dir, "bad.toml");
-    writeFileSync(file, '[[rules]]\non = "join"\nemit = "x"\n');
-    await assert.rejects(startServer({ args: ["--config", file] }), (err) => {
-      assert.match(String(err.message), /command of the chat contract/);
-      return true;
-    });
+    const file = join(dir, "rules.toml");
+    writeFileSync(file, '[[rules]]\nnamespace = "/legacy"\non = "join-room"\naction = "join"\nto = "argument"\n');
+    server = await startServer({ env: { CHATOXIDE_MAX_ROOMS_PER_USER: "3", CHATOXIDE_LIMIT_JOIN: "off" }, args: ["--config", file] });
   });
+  after(() => server.close());
+
+  test("a socket is put in no more rooms than the limit allows", async () => {
+    const a = await legacy(server, unique("collector"));
+    try {
+      const replies = [];
+      for (let i = 0; i < 5; i++) replies.push(await emitWithAck(a, "join-room", unique(`r${i}`)));
+      // The personal room counts: two joins pass, then `forbidden`.
+      assert.deepEqual(replies.map((r) => r.ok), [true, true, false, false, false], JSON.stringify(replies));
+      assert.equal(replies[2].error.code, "forbidden");
+    } finally {
+      a.close();
+    }
+  });
+});
+
+describe("rules that do not hold", () => {
+  for (const [rule, why] of [
+    ['[[rules]]\non = "join"\nemit = "x"\n', /command of the chat contract/],
+    ['[[rules]]\non = "x"\nemit = "message"\n', /event of the chat contract/],
+    ['[[rules]]\non = "x"\naction = "join"\nto = "argument"\n', /other namespaces/],
+  ]) {
+    test(`the server refuses to start and names the rule: ${why}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "chatoxide-rules-"));
+      const file = join(dir, "bad.toml");
+      writeFileSync(file, rule);
+      await assert.rejects(startServer({ args: ["--config", file] }), (err) => {
+        assert.match(String(err.message), why);
+        return true;
+      });
+    });
+  }
 });

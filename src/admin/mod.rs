@@ -4,6 +4,7 @@
 //! reports its own sockets to every admin socket through the adapter, and commands reach
 //! sockets on any node.
 
+mod describe;
 mod watch;
 
 use crate::cluster::ClusterAdapter;
@@ -14,6 +15,7 @@ use crate::state::AppState;
 use dashmap::DashMap;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, State, TryData};
@@ -140,14 +142,12 @@ impl Admin {
         self.sessions.contains_key(session)
     }
 
-    /// Both compared in full, in constant time: no early exit tells which one was wrong.
+    /// Both compared in full, in constant time, as digests of one length: neither an early
+    /// exit nor a length tells which one was wrong, or how long it is.
     fn accepts(&self, username: &str, password: &str) -> bool {
-        let user_ok = username
-            .as_bytes()
-            .ct_eq(self.credentials.username.as_bytes());
-        let password_ok = password
-            .as_bytes()
-            .ct_eq(self.credentials.password.as_bytes());
+        let digest = |text: &str| Sha256::digest(text.as_bytes());
+        let user_ok = digest(username).ct_eq(&digest(&self.credentials.username));
+        let password_ok = digest(password).ct_eq(&digest(&self.credentials.password));
         bool::from(user_ok & password_ok)
     }
 }
@@ -183,7 +183,8 @@ async fn login<A: Adapter>(
         return Err(Refused("invalid credentials"));
     };
     if !admin.accepts(username, password) {
-        tracing::warn!(sid = %socket.id, user = %username, %address, "admin UI login refused");
+        // Not the name typed: a password typed in the wrong field must not reach the logs.
+        tracing::warn!(sid = %socket.id, %address, "admin UI login refused");
         return Err(Refused("invalid credentials"));
     }
     tracing::info!(sid = %socket.id, user = %username, %address, "admin UI login");
@@ -204,7 +205,7 @@ async fn welcome<A: Adapter>(socket: SocketRef<A>, io: SocketIo<A>, State(admin)
         "config",
         &serde_json::json!({ "supportedFeatures": FEATURES }),
     );
-    let sockets = watch::all_sockets(&io, &admin.watch).await;
+    let sockets = describe::all_sockets(&io, &admin.watch).await;
     let _ = socket.emit("all_sockets", &sockets);
 }
 

@@ -6,14 +6,14 @@
 //! through the adapter, so every admin socket sees every node.
 
 use super::NAMESPACE;
+use super::describe::{Seen, describe, rooms_of, transport_name};
 use crate::limits::RateLimits;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SocketIo, TransportType};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,17 +21,6 @@ use tokio::sync::{mpsc, oneshot};
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 /// How often `server_stats` goes out (the UI marks a server unhealthy after 10 s without).
 const STATS_EVERY: Duration = Duration::from_secs(2);
-/// Request headers the UI never shows: credentials.
-const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-/// Query parameters the UI never shows: credentials (2.x clients send their token there).
-const HIDDEN_QUERY: [&str; 2] = ["token", "password"];
-
-/// A socket as last seen.
-struct Seen {
-    rooms: BTreeSet<String>,
-    transport: &'static str,
-}
-
 /// Connections and disconnections per second since the last `server_stats`.
 #[derive(Default)]
 struct Tally(BTreeMap<(i64, &'static str), u64>);
@@ -268,123 +257,6 @@ impl Serialize for Spread {
             tuple.serialize_element(arg)?;
         }
         tuple.end()
-    }
-}
-
-/// Every socket of the cluster, for an admin socket that just connected: this node's in full
-/// (as its watcher last told them), other nodes' with what the adapter tells (id, namespace,
-/// rooms; their own watchers tell the rest).
-pub(super) async fn all_sockets<A: Adapter>(io: &SocketIo<A>, watch: &Watch) -> Vec<Value> {
-    let mut all = watch.describe().await;
-    let here: BTreeSet<String> = all
-        .iter()
-        .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    for ns in io.nsps() {
-        let nsp = ns.ns_path().to_owned();
-        let remote = match ns.fetch_sockets().await {
-            Ok(remote) => remote,
-            Err(err) => {
-                tracing::debug!(nsp, error = %err, "other nodes' sockets unknown to the admin UI");
-                continue;
-            }
-        };
-        for socket in remote
-            .iter()
-            .filter(|s| !here.contains(&s.data().id.to_string()))
-        {
-            let id = socket.data().id;
-            let mut rooms: BTreeSet<String> = socket
-                .rooms()
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.into_owned())
-                .collect();
-            rooms.insert(id.to_string());
-            all.push(json!({
-                "id": id,
-                "clientId": client_id(id),
-                "transport": "unknown",
-                "nsp": nsp,
-                "data": {},
-                "handshake": { "address": "", "headers": {}, "query": {}, "issued": 0,
-                               "time": "", "secure": false, "url": "", "xdomain": false },
-                "rooms": rooms,
-            }));
-        }
-    }
-    all
-}
-
-/// A socket as the UI shows it (Node's serialized socket, credentials left out).
-fn describe<A: Adapter>(socket: &SocketRef<A>, limits: &RateLimits, seen: &Seen) -> Value {
-    let request = socket.req_parts();
-    let headers: Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = if HIDDEN_HEADERS.contains(&name.as_str()) {
-                "<hidden>".to_owned()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.as_str().to_owned(), Value::String(shown))
-        })
-        .collect();
-    let query: Map<String, Value> =
-        form_urlencoded::parse(request.uri.query().unwrap_or_default().as_bytes())
-            .map(|(k, v)| {
-                let shown = if HIDDEN_QUERY.contains(&k.as_ref()) {
-                    "<hidden>".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), Value::String(shown))
-            })
-            .collect();
-    let user = socket
-        .extensions
-        .get::<crate::chat::User>()
-        .map(|u| json!({ "user": u.id.as_str(), "name": u.name.as_str() }))
-        .unwrap_or_else(|| json!({}));
-    let now = chrono::Utc::now();
-    json!({
-        "id": socket.id,
-        "clientId": client_id(socket.id),
-        "transport": seen.transport,
-        "nsp": socket.ns(),
-        "data": user,
-        "handshake": {
-            "address": limits.client_address(&request.headers, &request.extensions),
-            "headers": headers,
-            "query": query,
-            "issued": now.timestamp_millis(),
-            "time": now.to_rfc2822(),
-            "secure": false,
-            "url": request.uri.to_string(),
-            "xdomain": request.headers.contains_key("origin"),
-        },
-        "rooms": seen.rooms,
-    })
-}
-
-/// The socket's rooms, and its own id, which the UI shows as the socket's private room.
-fn rooms_of<A: Adapter>(socket: &SocketRef<A>) -> BTreeSet<String> {
-    let mut rooms: BTreeSet<String> = socket.rooms().into_iter().map(|r| r.into_owned()).collect();
-    rooms.insert(socket.id.to_string());
-    rooms
-}
-
-/// The UI groups sockets by client; each socket here stands for its own.
-fn client_id(id: Sid) -> String {
-    id.to_string().chars().take(12).collect()
-}
-
-fn transport_name(transport: TransportType) -> &'static str {
-    match transport {
-        TransportType::Polling => "polling",
-        TransportType::Websocket => "websocket",
     }
 }
 

@@ -7,6 +7,11 @@ use serde::Serialize;
 use socketioxide::BroadcastError;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One broadcast in this many has its audience on this node counted.
+const AUDIENCE_SAMPLE: u64 = 16;
+static BROADCASTS_SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Emits `name` to the sockets `select` picks. `select` is called again, made local, when the
 /// other nodes are out of reach. A failure is counted and logged, never turned into a failed
@@ -34,9 +39,15 @@ pub(super) async fn emit_named<A, T>(
     T: Serialize + ?Sized,
 {
     metrics::counter!(names::BROADCASTS, "event" => label).increment(1);
-    // The sockets of this node it is written to (other nodes count their own).
-    let here = select().local().sockets().len();
-    metrics::counter!(names::BROADCAST_DELIVERIES, "event" => label).increment(here as u64);
+    // Counting a broadcast's audience walks its sockets once more: one broadcast in
+    // AUDIENCE_SAMPLE pays for it, so that the count stays off the fan-out's cost.
+    if BROADCASTS_SEEN
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(AUDIENCE_SAMPLE)
+    {
+        let here = select().local().sockets().len();
+        metrics::histogram!(names::BROADCAST_AUDIENCE, "event" => label).record(here as f64);
+    }
     let failure = match select().emit(name, payload).await {
         Ok(()) => return,
         Err(BroadcastError::Adapter(err)) => {

@@ -21,6 +21,9 @@ use std::sync::Arc;
 /// The label relayed events are counted under in the command metrics.
 const RELAY: &str = "relay";
 
+/// Rooms one socket may be put in by join rules, whatever the configured limits.
+const MAX_RULE_ROOMS: usize = 1000;
+
 /// Puts the handlers of the rules of the socket's namespace on it.
 pub(super) fn wire<A: Adapter>(socket: &SocketRef<A>, app: &AppState) {
     for rule in app.rules.of(socket.ns()) {
@@ -64,11 +67,14 @@ impl Receivers {
             Target::Others => return Ok((Self::Others, None)),
             Target::SenderRooms => {
                 let own = [socket.id.to_string(), personal_room(socket)];
+                // Rooms the socket is in that its token does not allow (a tab with a wider
+                // token joined them for the user) are not the sender's to relay to.
+                let grant = grant_of(socket)?;
                 let rooms = socket
                     .rooms()
                     .into_iter()
                     .map(|r| r.into_owned())
-                    .filter(|r| !own.contains(r))
+                    .filter(|r| !own.contains(r) && grant.allows(r))
                     .collect();
                 return Ok((Self::Rooms(rooms), None));
             }
@@ -160,6 +166,14 @@ async fn move_socket<A: Adapter>(
         ));
     };
     if rule.action == Action::Join {
+        // A socket's rooms cost memory for as long as it lives: bounded whatever the limits.
+        let held = socket.rooms().len();
+        if held >= MAX_RULE_ROOMS {
+            return Err(ChatError::forbidden(format!(
+                "at most {MAX_RULE_ROOMS} rooms per socket; leave one first"
+            )));
+        }
+        app.limits.another_room(held as u64)?;
         socket.join(rooms.clone());
     }
     if let Some(emit) = &rule.emit {
@@ -211,8 +225,17 @@ async fn prepare<A: Adapter>(
             };
             grant_of(socket)?.ensure_room(&room)?;
             let text = MessageText::parse(args.text(rule.text_field.as_deref())?, app.text_limit)?;
+            let stored_room = match app.store.room(&room).await? {
+                Some(known) => known,
+                // A room named by a client is created on its first stored message: that costs
+                // what a `join` costs.
+                None => {
+                    app.limits.check(command::JOIN, &user.id)?;
+                    app.store.open_room(&room).await?
+                }
+            };
             Some(Draft {
-                room: app.store.open_room(&room).await?,
+                room: stored_room,
                 author: user,
                 text,
                 client_id: None,

@@ -7,7 +7,7 @@ use crate::chat::{ClientId, MessageText, UserId};
 use entity::message;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     TransactionTrait,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -41,8 +41,12 @@ impl Store {
     /// a number. No memberships are made.
     pub async fn import_batch(&self, messages: &[Imported]) -> Result<ImportCount, StoreError> {
         let _turn = self.write_turn().await;
+        // Looked up before the transaction, so that the transaction's first statement is a
+        // write: on SQLite a read-then-write transaction cannot wait for a server writing the
+        // same file (it fails at once); a write waits for its turn. A key stored meanwhile is
+        // caught by the insert's ON CONFLICT.
+        let fresh = not_stored(&self.db, messages).await?;
         let txn = self.db.begin().await?;
-        let fresh = not_stored(&txn, messages).await?;
         let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
         for m in &fresh {
             *per_room.entry(m.room.id).or_default() += 1;
@@ -68,7 +72,7 @@ const KEYS_PER_QUERY: usize = 50;
 
 /// The messages whose key is neither stored nor taken by an earlier message of the batch.
 async fn not_stored<'a>(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     messages: &'a [Imported],
 ) -> Result<Vec<&'a Imported>, DbErr> {
     let mut taken = HashSet::with_capacity(messages.len());
@@ -91,7 +95,7 @@ async fn not_stored<'a>(
 /// author, `user_id = ? AND client_id IN (…)`: every author × every key (IN × IN) can be
 /// planned as a scan of all the authors' messages, which makes a long import quadratic.
 async fn stored_keys(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     messages: &[Imported],
 ) -> Result<Vec<(String, String)>, DbErr> {
     let mut by_user: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
