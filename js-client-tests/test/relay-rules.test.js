@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
 import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
-import { connectAs, command, ok, next, record, unique, closeAll, WAIT_MS } from "../harness/client.js";
+import jwt from "jsonwebtoken";
+import { connect, connectAs, command, ok, next, record, unique, closeAll, WAIT_MS } from "../harness/client.js";
 
 const RULES = `
 [[rules]]
@@ -206,6 +207,49 @@ describe("relay rules", () => {
       assert.ok(ours.includes("b") && ours.includes("c"), JSON.stringify(answers));
     } finally {
       closeAll(...sockets);
+    }
+  });
+});
+
+describe("relay rules in token mode", () => {
+  const secret = unique("rules-secret");
+  const sign = (claims) => jwt.sign({ exp: Math.floor(Date.now() / 1000) + 300, ...claims }, secret, { algorithm: "HS256" });
+  let server;
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chatoxide-rules-"));
+    const file = join(dir, "rules.toml");
+    writeFileSync(file, '[[rules]]\non = "shout"\nemit = "shouted"\nto = "sender_rooms"\n');
+    server = await startServer({ env: { ...NO_RATE_LIMITS, JWT_SECRET: secret }, args: ["--config", file] });
+  });
+  after(() => server.close());
+
+  test("sender_rooms leaves out rooms the sender's token does not allow", async () => {
+    const user = unique("alice");
+    const [open, secretRoom] = [unique("open"), unique("secret")];
+    // One user, two tabs: a widget whose token allows only `open`, and a tab allowed everything.
+    const widget = await connect(server, { token: sign({ sub: user, rooms: [open] }) });
+    const tab = await connect(server, { token: sign({ sub: user }) });
+    const [inOpen, inSecret] = await Promise.all([
+      connect(server, { token: sign({ sub: unique("bob") }) }),
+      connect(server, { token: sign({ sub: unique("carol") }) }),
+    ]);
+    try {
+      await ok(inOpen, "join", { room: open });
+      await ok(inSecret, "join", { room: secretRoom });
+      await ok(widget, "join", { room: open });
+      // The tab's join of the secret room puts all of the user's sockets in it, the widget's too.
+      await ok(tab, "join", { room: secretRoom });
+      const leaked = record(inSecret, "shouted");
+      const got = next(inOpen, "shouted");
+      widget.emit("shout", "from the widget");
+      assert.equal(await got, "from the widget");
+      // A barrier through the secret room: anything the widget's shout sent there has arrived.
+      const barrier = next(inSecret, "shouted");
+      tab.emit("shout", "from the tab");
+      assert.equal(await barrier, "from the tab");
+      assert.deepEqual(leaked.filter((p) => p === "from the widget"), []);
+    } finally {
+      closeAll(widget, tab, inOpen, inSecret);
     }
   });
 });

@@ -10,8 +10,10 @@ use crate::chat::{ChatError, Message, MessageText, RoomName, User};
 use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
 use crate::state::AppState;
 use crate::store::{Announce, Draft};
+use crate::telemetry::names;
 use futures_util::StreamExt;
 use serde::Serialize;
+use socketioxide::EmitWithAckError;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::operators::BroadcastOperators;
@@ -128,6 +130,7 @@ async fn relay<A: Adapter>(
     }
     if rule.ack == AckMode::Receivers && reply.wants_ack() {
         let _in_flight = app.in_flight.token();
+        let started = std::time::Instant::now();
         let stored = within_deadline(&app, async {
             let planned = prepare(&socket, &rule, args, &app).await?;
             store(planned, &app).await
@@ -140,6 +143,8 @@ async fn relay<A: Adapter>(
             }
             Err(err) => reply.send::<()>(RELAY, Err(err)),
         }
+        metrics::histogram!(names::COMMAND_SECONDS, "command" => RELAY)
+            .record(started.elapsed().as_secs_f64());
         return;
     }
     let run = async {
@@ -314,11 +319,19 @@ async fn pass_through<A: Adapter>(
     if receivers.is_nobody() {
         return Vec::new();
     }
-    let sent = receivers
-        .select(socket)
-        .timeout(rule.ack_timeout)
-        .emit_with_ack::<_, rmpv::Value>(name, args)
-        .await;
+    let ask = |to: BroadcastOperators<A>| {
+        to.timeout(rule.ack_timeout)
+            .emit_with_ack::<_, rmpv::Value>(name, args)
+    };
+    let sent = match ask(receivers.select(socket)).await {
+        // The other nodes are out of reach: this node's receivers still answer.
+        Err(EmitWithAckError::Adapter(err)) => {
+            metrics::counter!(names::FANOUT_FALLBACKS, "event" => RELAY).increment(1);
+            tracing::debug!(sid = %socket.id, user = %user_label(socket), error = %err, event = name, "other nodes out of reach: relayed on this node only");
+            ask(receivers.select(socket).local()).await
+        }
+        sent => sent,
+    };
     match sent {
         Ok(stream) => {
             stream
