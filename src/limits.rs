@@ -213,13 +213,16 @@ impl RateLimits {
         }
     }
 
-    /// A Socket.IO handshake from `address` (the client's IP), within its allowance.
-    pub fn connect(&self, address: &str) -> Result<(), ChatError> {
+    /// A Socket.IO handshake (on any namespace, the admin UI's logins too) within its client
+    /// address's allowance; answers the address, for the logs.
+    pub fn handshake(&self, request: &http::request::Parts) -> Result<String, ChatError> {
+        let address = self.client_address(&request.headers, &request.extensions);
         admit(
             self.connect.as_ref(),
             &format!("handshake {address}"),
             "connect",
-        )
+        )?;
+        Ok(address)
     }
 
     /// A new Engine.IO session (a first polling request or a WebSocket upgrade without a

@@ -26,11 +26,6 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 /// `bad_request` and none can be used to pile up buffers.
 const MAX_ATTACHMENTS: usize = 4;
 
-/// This node's name in the admin UI: its cluster node id, if it has one.
-fn node_name(config: &Config) -> Option<String> {
-    config.cluster.as_ref().map(|c| c.node_id.clone())
-}
-
 /// Adds the Socket.IO service, whichever adapter it was built with, to a router.
 type SocketIoLayer = Box<dyn FnOnce(Router) -> Router + Send>;
 
@@ -110,8 +105,13 @@ impl App {
                     .build_layer();
                 realtime::attach_cluster(&io, &config.rules).await?;
                 if let Some(admin) = &admin {
-                    admin::attach_cluster(&io, admin, node_name(&config), state.limits.clone())
-                        .await?;
+                    admin::attach_cluster(
+                        &io,
+                        admin,
+                        telemetry::node_name(&config),
+                        state.limits.clone(),
+                    )
+                    .await?;
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
@@ -119,7 +119,12 @@ impl App {
                 let (layer, io) = builder.build_layer();
                 realtime::attach(&io, &config.rules);
                 if let Some(admin) = &admin {
-                    admin::attach(&io, admin, node_name(&config), state.limits.clone());
+                    admin::attach(
+                        &io,
+                        admin,
+                        telemetry::node_name(&config),
+                        state.limits.clone(),
+                    );
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }

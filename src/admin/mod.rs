@@ -63,12 +63,7 @@ pub struct Admin {
 }
 
 /// Serves `/admin` on a single-node `io` (built with `admin` as a state).
-pub fn attach(
-    io: &SocketIo<LocalAdapter>,
-    admin: &Admin,
-    server_id: Option<String>,
-    limits: RateLimits,
-) {
+pub fn attach(io: &SocketIo<LocalAdapter>, admin: &Admin, server_id: String, limits: RateLimits) {
     io.ns(
         NAMESPACE,
         welcome::<LocalAdapter>.with(login::<LocalAdapter>),
@@ -82,7 +77,7 @@ pub fn attach(
 pub async fn attach_cluster(
     io: &SocketIo<ClusterAdapter>,
     admin: &Admin,
-    server_id: Option<String>,
+    server_id: String,
     limits: RateLimits,
 ) -> anyhow::Result<()> {
     io.ns(
@@ -161,13 +156,10 @@ async fn login<A: Adapter>(
 ) -> Result<(), Refused> {
     app.ensure_serving()
         .map_err(|_| Refused("the server is shutting down"))?;
-    let request = socket.req_parts();
+    // The handshake allowance per address also bounds password guessing.
     let address = app
         .limits
-        .client_address(&request.headers, &request.extensions);
-    // The handshake allowance per address also bounds password guessing.
-    app.limits
-        .connect(&address)
+        .handshake(socket.req_parts())
         .map_err(|_| Refused("rate_limited"))?;
     let login: Login = auth
         .ok()

@@ -88,19 +88,18 @@ pub struct Watcher<A: Adapter> {
 }
 
 impl<A: Adapter> Watcher<A> {
-    /// `server_id`: the node's name in the UI [default: the host name].
+    /// `server_id`: the node's name in the UI (`telemetry::node_name`).
     pub fn start(
         io: SocketIo<A>,
         limits: RateLimits,
-        server_id: Option<String>,
+        server_id: String,
         asks: mpsc::Receiver<Ask>,
     ) {
-        let hostname = crate::telemetry::hostname();
         let watcher = Self {
             io,
             limits,
-            server_id: server_id.unwrap_or_else(|| hostname.clone()),
-            hostname,
+            server_id,
+            hostname: crate::telemetry::hostname(),
             started: Instant::now(),
             seen: HashMap::new(),
             tally: Tally::default(),

@@ -133,10 +133,7 @@ fn identify<A: Adapter>(
 ) -> Result<Identity, ChatError> {
     app.ensure_serving()?;
     let request = socket.req_parts();
-    let address = app
-        .limits
-        .client_address(&request.headers, &request.extensions);
-    app.limits.connect(&address)?;
+    app.limits.handshake(request)?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
     let credentials = Credentials::from_handshake(&auth, request.uri.query())?;
     app.auth.authenticate(credentials)
