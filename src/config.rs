@@ -3,7 +3,7 @@
 //!
 //! Every setting is documented once, here; `chatoxide --help` prints the same text.
 
-use crate::chat::TextLimit;
+use crate::chat::{LargeRoom, TextLimit};
 use crate::limits::{Rate, RateConfig};
 use crate::rules::{RuleSpec, Rules};
 use crate::store::WriterConfig;
@@ -125,9 +125,13 @@ pub struct Settings {
     /// `POST /api/rooms/{room}/messages`, all callers together [default: 2000:1000].
     #[arg(long, env = "CHATOXIDE_LIMIT_PUBLISH")]
     pub limit_publish: Option<String>,
-    /// Handshakes per client IP address [default: 50:10].
+    /// Socket.IO handshakes per client IP address [default: 10000:1000].
     #[arg(long, env = "CHATOXIDE_LIMIT_CONNECT")]
     pub limit_connect: Option<String>,
+    /// Sessions one client IP address may hold open before their Socket.IO `connect` (a new
+    /// one past that answers 429), or `off` [default: 10000].
+    #[arg(long, env = "CHATOXIDE_MAX_PENDING_SESSIONS")]
+    pub max_pending_sessions: Option<String>,
     /// `rate_limited` answers a socket may collect before it is disconnected [default: 30:1].
     #[arg(long, env = "CHATOXIDE_LIMIT_STRIKES")]
     pub limit_strikes: Option<String>,
@@ -138,6 +142,10 @@ pub struct Settings {
     /// Rooms one user may be a member of; joining another answers `forbidden` [default: 1000].
     #[arg(long, env = "CHATOXIDE_MAX_ROOMS_PER_USER")]
     pub max_rooms_per_user: Option<u64>,
+    /// Rooms with more members than this are large: their joins, leaves and read marks are not
+    /// told to every member; their member count is, once a second [default: 1000].
+    #[arg(long, env = "CHATOXIDE_LARGE_ROOM")]
+    pub large_room: Option<u64>,
     /// Sockets one user may hold on this node; more are refused with `rate_limited` [default: 20].
     #[arg(long, env = "CHATOXIDE_MAX_SOCKETS_PER_USER")]
     pub max_sockets_per_user: Option<usize>,
@@ -306,6 +314,8 @@ pub struct Config {
     pub node_compat: bool,
     /// Relay rules for legacy frontends.
     pub rules: Rules,
+    /// Rooms past this many members are large (docs/protocol.md#large-rooms).
+    pub large_room: LargeRoom,
     /// Set: the admin UI's namespace is served, behind these credentials.
     pub admin: Option<AdminCredentials>,
     /// Whether `/` serves the chat page.
@@ -382,6 +392,8 @@ impl Config {
         let rules = Rules::parse(s.rules.as_deref().unwrap_or_default())
             .map_err(|why| anyhow::anyhow!("{why}"))?;
         let admin = admin_credentials(s.admin_username.clone(), s.admin_password.clone())?;
+        let large_room = LargeRoom(s.large_room.unwrap_or(LargeRoom::default().0));
+        anyhow::ensure!(large_room.0 >= 1, "large_room must be at least 1");
         Ok(Self {
             host: s.host.unwrap_or(IpAddr::from([0, 0, 0, 0])),
             port: s.port.unwrap_or(3000),
@@ -423,6 +435,7 @@ impl Config {
             writer,
             node_compat: s.node_compat.unwrap_or(false),
             rules,
+            large_room,
             admin,
             chat_page: s.chat_page.unwrap_or(true),
         })
@@ -513,6 +526,8 @@ impl Settings {
             limit_typing: self.limit_typing.or(lower.limit_typing),
             limit_publish: self.limit_publish.or(lower.limit_publish),
             limit_connect: self.limit_connect.or(lower.limit_connect),
+            max_pending_sessions: self.max_pending_sessions.or(lower.max_pending_sessions),
+            large_room: self.large_room.or(lower.large_room),
             limit_strikes: self.limit_strikes.or(lower.limit_strikes),
             max_sockets_per_user: self.max_sockets_per_user.or(lower.max_sockets_per_user),
             trust_x_forwarded_for: self.trust_x_forwarded_for.or(lower.trust_x_forwarded_for),
@@ -595,13 +610,21 @@ fn admin_credentials(
 
 /// The rate limits: the defaults, each replaced where set (`off` turns one off), or none.
 fn rate_config(s: &Settings, defaults: &Defaults) -> anyhow::Result<RateConfig> {
+    let d = RateConfig::default();
     if s.rate_limits == Some(false) {
         return Ok(RateConfig {
             trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),
             ..RateConfig::off()
         });
     }
-    let d = RateConfig::default();
+    let pending_sessions = match s.max_pending_sessions.as_deref() {
+        None => d.pending_sessions,
+        Some("off") => None,
+        Some(n) => match n.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => anyhow::bail!("max_pending_sessions: '{n}' is not a positive number or off"),
+        },
+    };
     // Node socket.io has no per-user limits: a Node frontend may emit faster than a person types.
     let per_user = |rate: Option<Rate>| rate.filter(|_| defaults.per_user_limits);
     let pick = |name: &str, set: &Option<String>, default: Option<Rate>| match set.as_deref() {
@@ -619,6 +642,7 @@ fn rate_config(s: &Settings, defaults: &Defaults) -> anyhow::Result<RateConfig> 
         typing: pick("typing", &s.limit_typing, per_user(d.typing))?,
         publish: pick("publish", &s.limit_publish, d.publish)?,
         connect: pick("connect", &s.limit_connect, d.connect)?,
+        pending_sessions,
         strikes: pick("strikes", &s.limit_strikes, d.strikes)?,
         sockets_per_user: Some(s.max_sockets_per_user.unwrap_or(20).max(1)),
         trust_x_forwarded_for: s.trust_x_forwarded_for.unwrap_or(false),

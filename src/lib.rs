@@ -10,6 +10,7 @@ pub mod admin;
 pub mod chat;
 pub mod cluster;
 pub mod config;
+pub mod headcount;
 pub mod http;
 pub mod identity;
 pub mod import;

@@ -10,11 +10,12 @@ use crate::realtime::command;
 use crate::telemetry::names;
 use axum::extract::ConnectInfo;
 use axum::http;
+use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A burst and a sustained rate: `burst` actions at once, then `per_second` a second.
@@ -56,8 +57,10 @@ pub struct RateConfig {
     pub typing: Option<Rate>,
     /// `POST /api/rooms/{room}/messages`, all callers together (a trusted backend).
     pub publish: Option<Rate>,
-    /// Handshakes per client address.
+    /// Socket.IO handshakes per client address.
     pub connect: Option<Rate>,
+    /// Sessions one client address may hold before their Socket.IO `connect`.
+    pub pending_sessions: Option<usize>,
     /// `rate_limited` answers one socket may collect; past them it is disconnected.
     pub strikes: Option<Rate>,
     /// Sockets one user may hold on this node.
@@ -69,7 +72,9 @@ pub struct RateConfig {
 }
 
 impl Default for RateConfig {
-    /// Sized for people chatting: a burst, then a few a second.
+    /// Sized for people chatting: a burst, then a few a second. The per-address limits are
+    /// sized for a proxy or a NAT in front of thousands of clients that all reconnect at once
+    /// (docs/protocol.md#rate-limits says what a flood from one address costs).
     fn default() -> Self {
         let rate = |burst, per_second| Some(Rate { burst, per_second });
         Self {
@@ -79,7 +84,8 @@ impl Default for RateConfig {
             edit: rate(10, 2.0),
             typing: rate(5, 2.0),
             publish: rate(2000, 1000.0),
-            connect: rate(50, 10.0),
+            connect: rate(10_000, 1000.0),
+            pending_sessions: Some(10_000),
             strikes: rate(30, 1.0),
             sockets_per_user: Some(20),
             trust_x_forwarded_for: false,
@@ -99,6 +105,7 @@ impl RateConfig {
             typing: None,
             publish: None,
             connect: None,
+            pending_sessions: None,
             strikes: None,
             sockets_per_user: None,
             trust_x_forwarded_for: false,
@@ -131,6 +138,8 @@ pub struct RateLimits {
     typing: Option<Limiter>,
     publish: Option<Limiter>,
     connect: Option<Limiter>,
+    admin_login: Option<Limiter>,
+    pending: Option<PendingSessions>,
     strikes: Option<Quota>,
     sockets_per_user: Option<usize>,
     trust_x_forwarded_for: bool,
@@ -151,6 +160,9 @@ impl RateLimits {
             typing: limiter(config.typing),
             publish: limiter(config.publish),
             connect: limiter(config.connect),
+            // Tied to the handshakes' switch; not a setting: nobody needs to guess faster.
+            admin_login: limiter(config.connect.map(|_| ADMIN_LOGINS)),
+            pending: config.pending_sessions.map(PendingSessions::new),
             strikes: config.strikes.and_then(Rate::quota),
             sockets_per_user: config.sockets_per_user,
             trust_x_forwarded_for: config.trust_x_forwarded_for,
@@ -183,6 +195,9 @@ impl RateLimits {
         headers: &http::HeaderMap,
         extensions: &http::Extensions,
     ) -> String {
+        if !self.trust_x_forwarded_for && headers.contains_key("x-forwarded-for") {
+            warn_untrusted_forwarding();
+        }
         let forwarded = self
             .trust_x_forwarded_for
             .then(|| headers.get_all("x-forwarded-for").iter().next_back())
@@ -226,14 +241,36 @@ impl RateLimits {
     }
 
     /// A new Engine.IO session (a first polling request or a WebSocket upgrade without a
-    /// session id) from `address`, within the same allowance, counted apart: a session costs
-    /// memory from its first byte, before any handshake.
-    pub fn new_session(&self, address: &str) -> Result<(), ChatError> {
-        admit(
-            self.connect.as_ref(),
-            &format!("session {address}"),
-            "session",
-        )
+    /// session id) from `address`: it costs memory from its first byte, so an address may
+    /// hold only so many that have not connected yet. The slot returned goes with the session
+    /// (in its request head) and is given back when it connects ([`RateLimits::connected`])
+    /// or closes, whichever comes first.
+    pub fn open_session(&self, address: &str) -> Result<Option<PendingSession>, ChatError> {
+        let Some(pending) = &self.pending else {
+            return Ok(None);
+        };
+        pending.take(address).map(Some).ok_or_else(|| {
+            metrics::counter!(names::RATE_LIMITED, "limit" => "session").increment(1);
+            let mut error = rate_limited(PENDING_RETRY);
+            error.message = format!(
+                "too many sessions from this address have not connected yet; retry in {} ms",
+                PENDING_RETRY.as_millis()
+            );
+            error
+        })
+    }
+
+    /// The session that `request` opened has connected (a handshake was admitted): it no
+    /// longer counts against its address.
+    pub fn connected(request: &http::request::Parts) {
+        if let Some(slot) = request.extensions.get::<PendingSession>() {
+            slot.release();
+        }
+    }
+
+    /// An admin UI login attempt from `address`, within its allowance.
+    pub fn admin_login(&self, address: &str) -> Result<(), ChatError> {
+        admit(self.admin_login.as_ref(), address, "admin_login")
     }
 
     /// A new socket's tolerance for refusals; `None` when abuse never disconnects.
@@ -247,7 +284,8 @@ impl RateLimits {
         let limiter = match command_name {
             command::MESSAGE => &self.message,
             command::JOIN => &self.join,
-            command::HISTORY => &self.history,
+            // A page of members costs what a page of history costs.
+            command::HISTORY | command::MEMBERS => &self.history,
             command::EDIT | command::DELETE => &self.edit,
             _ => return Ok(()),
         };
@@ -275,6 +313,7 @@ impl RateLimits {
             &self.typing,
             &self.publish,
             &self.connect,
+            &self.admin_login,
         ]
         .into_iter()
         .flatten()
@@ -298,6 +337,81 @@ fn admit(limiter: Option<&Limiter>, key: &str, limit: &'static str) -> Result<()
             Err(rate_limited(wait))
         }
     }
+}
+
+/// Admin UI logins per client address: a burst of 20, then one a second.
+const ADMIN_LOGINS: Rate = Rate {
+    burst: 20,
+    per_second: 1.0,
+};
+
+/// When a session refused for its address's pending sessions is told to retry.
+const PENDING_RETRY: Duration = Duration::from_secs(1);
+
+/// Sessions not connected yet, per client address.
+#[derive(Clone)]
+struct PendingSessions {
+    counts: Arc<DashMap<String, usize>>,
+    max: usize,
+}
+
+impl PendingSessions {
+    fn new(max: usize) -> Self {
+        Self {
+            counts: Arc::default(),
+            max: max.max(1),
+        }
+    }
+
+    /// A slot for one more session of `address`, if it has one left.
+    fn take(&self, address: &str) -> Option<PendingSession> {
+        let mut held = self.counts.entry(address.to_owned()).or_default();
+        if *held >= self.max {
+            return None;
+        }
+        *held += 1;
+        drop(held);
+        Some(PendingSession(Arc::new(Mutex::new(Some(PendingSlot {
+            counts: self.counts.clone(),
+            address: address.to_owned(),
+        })))))
+    }
+}
+
+/// A session's place among its address's pending sessions, kept in the session's request
+/// head: given back when the session connects, or when it ends (the head is dropped).
+#[derive(Clone)]
+pub struct PendingSession(Arc<Mutex<Option<PendingSlot>>>);
+
+impl PendingSession {
+    fn release(&self) {
+        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(slot);
+    }
+}
+
+struct PendingSlot {
+    counts: Arc<DashMap<String, usize>>,
+    address: String,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.counts.remove_if_mut(&self.address, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
+/// Says once per process that clients' addresses may all be a proxy's.
+fn warn_untrusted_forwarding() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "requests carry X-Forwarded-For, which is not trusted (CHATOXIDE_TRUST_X_FORWARDED_FOR=false): the per-address limits count every client behind that proxy as one address; set it when a balancer you control sets the header, and only then"
+        );
+    });
 }
 
 /// `rate_limited`, saying when to retry.

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 /// Binary attachments one packet may carry: no command takes any, so a few are plenty to answer
@@ -37,6 +38,8 @@ pub struct App {
     node: Option<Node>,
     state: AppState,
     writer: WriterTask,
+    /// Tells large rooms their member counts; stopped with the app.
+    headcount: JoinHandle<()>,
     grace: Duration,
     user_timeout: Duration,
 }
@@ -72,7 +75,8 @@ impl App {
             config.text_limit,
             deadline,
         )
-        .with_rules(config.rules.clone());
+        .with_rules(config.rules.clone())
+        .with_large_room(config.large_room);
         let builder = SocketIo::builder()
             .max_buffer_size(config.socket_buffer)
             // One bound on what a client may send at once, whatever the transport: a polling
@@ -129,6 +133,12 @@ impl App {
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
         };
+        // Large rooms hear their member counts, once a second, for as long as the app runs.
+        let counts = io.clone();
+        let headcount = tokio::spawn(state.headcount.clone().run(move |room, n| {
+            let io = counts.clone();
+            async move { io.tell_member_count(room, n).await }
+        }));
         let http_state = HttpState {
             app: state.clone(),
             fanout: io.clone(),
@@ -155,6 +165,7 @@ impl App {
             node,
             state,
             writer: writer_task,
+            headcount,
             grace: config.shutdown_grace,
             user_timeout: config.tcp_user_timeout,
         })
@@ -175,6 +186,7 @@ impl App {
             node,
             state,
             writer,
+            headcount,
             grace,
             user_timeout,
         } = self;
@@ -215,6 +227,7 @@ impl App {
             );
         }
         writer.finish().await;
+        headcount.abort();
         io.close().await;
         if let Some(node) = node {
             node.leave().await;

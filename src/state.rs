@@ -1,11 +1,12 @@
 //! The state every handler shares: one Clone struct of cheap handles.
 
-use crate::chat::{ChatError, ErrorCode, TextLimit};
+use crate::chat::{ChatError, ErrorCode, LargeRoom, RoomName, TextLimit};
+use crate::headcount::Headcount;
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::rules::Rules;
-use crate::store::{Store, Writer};
+use crate::store::{RoomRef, Store, StoreError, Writer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio_util::task::TaskTracker;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// Stores messages in batches; the only way a message is stored.
+    /// Commits every change in batches; the only way anything is written.
     pub writer: Writer,
     pub auth: Authenticator,
     pub presence: Presence,
@@ -22,6 +23,10 @@ pub struct AppState {
     pub text_limit: TextLimit,
     /// Relay rules for legacy frontends.
     pub rules: Rules,
+    /// Rooms past this size hear their member count, not each join, leave and read mark.
+    pub large_room: LargeRoom,
+    /// The member counts of large rooms, told once a second.
+    pub headcount: Headcount,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
@@ -42,6 +47,8 @@ impl AppState {
     ) -> Self {
         Self {
             rules: Rules::default(),
+            large_room: LargeRoom::default(),
+            headcount: Headcount::default(),
             command_deadline,
             store,
             writer,
@@ -57,6 +64,20 @@ impl AppState {
     /// The same state, serving these relay rules.
     pub fn with_rules(self, rules: Rules) -> Self {
         Self { rules, ..self }
+    }
+
+    /// The same state, with rooms past `large_room` members counted as large.
+    pub fn with_large_room(self, large_room: LargeRoom) -> Self {
+        Self { large_room, ..self }
+    }
+
+    /// The room called `name`, created if need be (a trusted publisher, a relay rule that
+    /// stores in a room named by the client).
+    pub async fn open_room(&self, name: &RoomName) -> Result<RoomRef, StoreError> {
+        match self.store.room(name).await? {
+            Some(room) => Ok(room),
+            None => self.writer.open_room(name.clone()).await,
+        }
     }
 
     pub fn start_draining(&self) {

@@ -5,6 +5,7 @@ mod durable;
 mod fanout;
 mod history;
 mod idle;
+mod joinstorm;
 mod report;
 mod server;
 mod socketio;
@@ -27,6 +28,9 @@ enum Scenario {
     /// One room, many receivers, stepped send rates: delivery latency, loss and server CPU per
     /// delivery; over one node or a cluster.
     Fanout(fanout::Args),
+    /// Many sockets join one room at the same moment: time to the last answer, failures,
+    /// server CPU, and the next message delivered exactly once to every joiner.
+    Joinstorm(joinstorm::Args),
     /// Seeds a room with many messages straight into the database, then times history pages.
     History(history::Args),
 }
@@ -38,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::History(args) => history::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Idle(args) => idle::run(args).await,
+        Scenario::Joinstorm(args) => joinstorm::run(args).await,
     }
 }

@@ -13,6 +13,8 @@ pub struct Model {
     /// Sequence number of the newest message; bumped in the transaction that stores a message,
     /// so within a room sequence order is commit order.
     pub last_seq: i64,
+    /// Members now; changed in the transaction that adds or removes memberships.
+    pub member_count: i64,
     pub created_at: i64,
 }
 

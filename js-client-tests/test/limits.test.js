@@ -149,6 +149,7 @@ describe("connections: per address, per user, and clients that ignore the limits
         env: {
           CHATOXIDE_TRUST_X_FORWARDED_FOR: "true",
           CHATOXIDE_LIMIT_CONNECT: "5:0.01",
+          CHATOXIDE_MAX_PENDING_SESSIONS: "5",
           CHATOXIDE_MAX_SOCKETS_PER_USER: "3",
           CHATOXIDE_LIMIT_MESSAGE: "2:0.01",
           CHATOXIDE_LIMIT_STRIKES: "3:0.01",
@@ -181,24 +182,45 @@ describe("connections: per address, per user, and clients that ignore the limits
     }
   });
 
-  test("new sessions are refused at the door past the address's allowance: 429 rate_limited", async () => {
-    const open = () =>
-      server.fetch("/socket.io/?EIO=4&transport=polling", { headers: { "x-forwarded-for": "198.51.100.40" } });
-    for (let i = 0; i < 5; i++) assert.equal((await open()).status, 200);
+  test("an address holds a bounded number of sessions that have not connected: past it, 429 at the door", async () => {
+    const headers = { "x-forwarded-for": "198.51.100.40" };
+    const open = () => server.fetch("/socket.io/?EIO=4&transport=polling", { headers });
+    const sids = [];
+    for (let i = 0; i < 5; i++) {
+      const opened = await open();
+      assert.equal(opened.status, 200);
+      sids.push(/"sid":"([^"]+)"/.exec(await opened.text())[1]);
+    }
     const refused = await open();
     assert.equal(refused.status, 429);
-    assert.equal((await refused.json()).error.code, "rate_limited");
+    assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+    const body = await refused.json();
+    assert.equal(body.error.code, "rate_limited");
+    assert.ok(body.error.retry_after_ms > 0);
     // Requests of existing sessions are not counted (they carry a sid).
-    const other = await server.fetch("/socket.io/?EIO=4&transport=polling", { headers: { "x-forwarded-for": "198.51.100.41" } });
-    const sid = /"sid":"([^"]+)"/.exec(await other.text())[1];
     for (let i = 0; i < 8; i++) {
-      const poll = await server.fetch(`/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+      const poll = await server.fetch(`/socket.io/?EIO=4&transport=polling&sid=${sids[0]}`, {
         method: "POST",
         body: "3",
-        headers: { "x-forwarded-for": "198.51.100.41", "content-type": "text/plain" },
+        headers: { ...headers, "content-type": "text/plain" },
       });
       assert.notEqual(poll.status, 429);
     }
+    // A session that connects gives its place back: the address may open one more.
+    const connectPacket = `40${JSON.stringify({ username: unique("pending") })}`;
+    const connected = await server.fetch(`/socket.io/?EIO=4&transport=polling&sid=${sids[1]}`, {
+      method: "POST",
+      body: connectPacket,
+      headers: { ...headers, "content-type": "text/plain" },
+    });
+    assert.equal(connected.status, 200);
+    let answer = "";
+    for (let i = 0; i < 5 && !answer.includes('40{"sid"'); i++) {
+      answer += await (await server.fetch(`/socket.io/?EIO=4&transport=polling&sid=${sids[1]}`, { headers })).text();
+    }
+    assert.match(answer, /40\{"sid"/, "the handshake was admitted");
+    assert.equal((await open()).status, 200);
+    assert.equal((await open()).status, 429);
   });
 
   test("a user holds at most the configured number of sockets", async () => {

@@ -15,10 +15,12 @@ test("join creates the room, answers its members, and tells the others", async (
   const b = await connectAs(server, bob);
   try {
     const first = await ok(a, "join", { room });
-    assert.deepEqual(first, { ok: true, room, members: [{ id: alice, name: alice }] });
+    assert.deepEqual(first, { ok: true, room, members: [{ id: alice, name: alice }], member_count: 1 });
     const joinedEvent = next(a, "user_joined");
     const second = await ok(b, "join", { room });
+    // In user id order, with the total.
     assert.deepEqual(second.members, [{ id: alice, name: alice }, { id: bob, name: bob }]);
+    assert.equal(second.member_count, 2);
     assert.equal("missed" in second, false);
     assert.deepEqual(await joinedEvent, { room, user: { id: bob, name: bob } });
   } finally {

@@ -156,10 +156,13 @@ async fn login<A: Adapter>(
 ) -> Result<(), Refused> {
     app.ensure_serving()
         .map_err(|_| Refused("the server is shutting down"))?;
-    // The handshake allowance per address also bounds password guessing.
     let address = app
         .limits
         .handshake(socket.req_parts())
+        .map_err(|_| Refused("rate_limited"))?;
+    // Password guesses have an allowance of their own, far below the handshakes'.
+    app.limits
+        .admin_login(&address)
         .map_err(|_| Refused("rate_limited"))?;
     let login: Login = auth
         .ok()
@@ -168,6 +171,7 @@ async fn login<A: Adapter>(
     if let Some(session) = login.session_id.as_deref()
         && admin.knows(session)
     {
+        RateLimits::connected(socket.req_parts());
         wire(&socket);
         return Ok(());
     }
@@ -180,6 +184,7 @@ async fn login<A: Adapter>(
         return Err(Refused("invalid credentials"));
     }
     tracing::info!(sid = %socket.id, user = %username, %address, "admin UI login");
+    RateLimits::connected(socket.req_parts());
     socket.extensions.insert(NewSession);
     wire(&socket);
     Ok(())

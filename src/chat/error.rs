@@ -48,6 +48,10 @@ pub struct ChatError {
     /// With `rate_limited`: milliseconds after which the same request would pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// `"unknown"` when the command may or may not have taken effect (storage did not answer
+    /// in time); absent, a failed command took no effect. Retrying is safe either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
 }
 
 impl ChatError {
@@ -56,6 +60,16 @@ impl ChatError {
             code,
             message: message.into(),
             retry_after_ms: None,
+            outcome: None,
+        }
+    }
+
+    /// `unavailable`, when it is not known whether the command took effect: a retry finds out
+    /// (every command is safe to repeat; a `message` with the same `client_id`).
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        Self {
+            outcome: Some("unknown"),
+            ..Self::new(ErrorCode::Unavailable, message)
         }
     }
 

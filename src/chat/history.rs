@@ -5,11 +5,23 @@ use serde::Serialize;
 
 /// At most this many messages come back in `join { since }`'s `missed`.
 pub const MISSED_LIMIT: u64 = 100;
-const DEFAULT_LIMIT: u64 = 50;
-const MAX_LIMIT: u64 = 100;
+/// A page's size when the client names none (history, members).
+pub(super) const DEFAULT_LIMIT: u64 = 50;
+/// The largest page: a larger `limit` is taken as this.
+pub(super) const MAX_LIMIT: u64 = 100;
+
+/// A page's `limit`: `default` when absent, capped at [`MAX_LIMIT`]; zero or less is a
+/// `bad_request`.
+pub(super) fn page_limit(limit: Option<i64>, default: u64) -> Result<u64, ChatError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if n < 1 => Err(ChatError::bad_request("limit must be at least 1")),
+        Some(n) => Ok(u64::try_from(n).map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT))),
+    }
+}
 
 /// Which page of a room's history: oldest to newest, at most `limit` messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HistoryQuery {
     pub before: Option<MessageId>,
     pub after: Option<MessageId>,
@@ -26,15 +38,10 @@ impl HistoryQuery {
     ) -> Result<Self, ChatError> {
         let before = before.map(MessageId::parse).transpose()?;
         let after = after.map(MessageId::parse).transpose()?;
-        let limit = match limit {
-            None => DEFAULT_LIMIT,
-            Some(n) if n < 1 => return Err(ChatError::bad_request("limit must be at least 1")),
-            Some(n) => u64::try_from(n).map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT)),
-        };
         Ok(Self {
             before,
             after,
-            limit,
+            limit: page_limit(limit, DEFAULT_LIMIT)?,
         })
     }
 

@@ -6,7 +6,7 @@ use crate::chat::{
     ChatError, ClientId, HistoryPage, HistoryQuery, MessageText, RoomName, User, UserId, UserName,
 };
 use crate::realtime::{Stored, Success, event};
-use crate::store::{Announce, Draft};
+use crate::store::{Announce, Appended, Draft};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -90,10 +90,11 @@ async fn publish(
     let author = User::new(id, user_name);
     let text = MessageText::parse(&body.text, state.app.text_limit)?;
     let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
-    let room = state.app.store.open_room(&name).await?;
+    let room = state.app.open_room(&name).await?;
     let fanout = state.fanout.clone();
-    let announce: Announce = Box::new(move |message| {
-        Box::pin(async move {
+    let announce: Announce<Appended> = Box::new(move |appended| {
+        let message = appended.message.clone();
+        Some(Box::pin(async move {
             match serde_json::to_value(&message) {
                 Ok(payload) => {
                     fanout
@@ -102,7 +103,7 @@ async fn publish(
                 }
                 Err(err) => tracing::error!(error = %err, "could not serialize a message"),
             }
-        })
+        }))
     });
     let draft = Draft {
         room,

@@ -1,7 +1,7 @@
 //! New Engine.IO sessions, admitted before socketioxide sees them: limited per client address
-//! (a session holds memory from its first request until it connects or times out, so a flood of
-//! sessions that never connect must be refused at the door), and with a request head of their
-//! own (see [`detached`]).
+//! (a session holds memory from its first request until it connects or times out, so an
+//! address may hold only so many that have not connected; past that they are refused at the
+//! door), and with a request head of their own (see [`detached`]).
 
 use crate::limits::RateLimits;
 use axum::extract::{OriginalUri, Request, State};
@@ -10,16 +10,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Refuses (429, `rate_limited`) a request that would open a session past the address's
-/// allowance, and detaches the head of one that is admitted.
+/// pending sessions, and detaches the head of one that is admitted, with its pending slot in
+/// it: the slot is given back when the session connects or ends.
 pub async fn admit(State(limits): State<RateLimits>, request: Request, next: Next) -> Response {
     if !opens_session(&request) {
         return next.run(request).await;
     }
     let address = limits.client_address(request.headers(), request.extensions());
-    if let Err(refused) = limits.new_session(&address) {
-        return refused.into_response();
+    let slot = match limits.open_session(&address) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut request = detached(request);
+    if let Some(slot) = slot {
+        request.extensions_mut().insert(slot);
     }
-    next.run(detached(request)).await
+    next.run(request).await
 }
 
 /// The request with its URI and header values copied out of the connection's read buffer.

@@ -2,6 +2,7 @@
 //! whatever its adapter.
 
 use super::delivery;
+use super::protocol::{MemberCount, event};
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::{SocketIo, TransportType};
@@ -13,6 +14,9 @@ type Done<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 pub trait Fanout: Send + Sync {
     /// Emits an event to every socket in a room, on every node.
     fn emit_to_room(&self, room: String, event: &'static str, payload: Value) -> Done<'_>;
+
+    /// Tells a large room its member count (`member_count`), on every node.
+    fn tell_member_count(&self, room: String, member_count: u64) -> Done<'_>;
 
     /// Disconnects every socket of this node.
     fn close(&self) -> Done<'_>;
@@ -33,6 +37,18 @@ impl<A: Adapter> Fanout for SocketIo<A> {
     fn emit_to_room(&self, room: String, event: &'static str, payload: Value) -> Done<'_> {
         Box::pin(async move {
             delivery::emit(|| self.to(room.clone()), event, &payload).await;
+        })
+    }
+
+    fn tell_member_count(&self, room: String, member_count: u64) -> Done<'_> {
+        Box::pin(async move {
+            let payload = MemberCount {
+                room: &room,
+                member_count,
+            };
+            // A hint: a client too slow to take it misses it, and learns the count later.
+            let to_room = || self.to(room.clone()).volatile();
+            delivery::emit(to_room, event::MEMBER_COUNT, &payload).await;
         })
     }
 

@@ -5,9 +5,9 @@ use super::protocol::{self, Deleted, DeletedEvent, Page, Stored, command, decode
 use super::reply::Reply;
 use super::rooms::member_room;
 use super::session::user_of;
-use crate::chat::{ChatError, ClientId, HistoryQuery, MessageId, MessageText, RoomName};
+use crate::chat::{ChatError, ClientId, HistoryQuery, Message, MessageId, MessageText, RoomName};
 use crate::state::AppState;
-use crate::store::{Announce, Draft};
+use crate::store::{Announce, Appended, DeleteRequest, Draft, EditRequest, Refusal, Removal};
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -37,11 +37,12 @@ async fn run_send<A: Adapter>(
     let client_id = cmd.client_id.as_deref().map(ClientId::parse).transpose()?;
     let room = member_room(app, socket, &name, &user).await?;
     let sender = socket.clone();
-    let announce: Announce = Box::new(move |message| {
-        Box::pin(async move {
+    let announce: Announce<Appended> = Box::new(move |appended| {
+        let message = appended.message.clone();
+        Some(Box::pin(async move {
             let to_others = || sender.to(message.room.clone());
             delivery::emit(to_others, event::MESSAGE, &message).await;
-        })
+        }))
     });
     let draft = Draft {
         room,
@@ -100,21 +101,20 @@ async fn run_edit<A: Adapter>(
     let user = user_of(socket)?;
     let id = MessageId::parse(&cmd.message_id)?;
     let text = MessageText::parse(&cmd.text, app.text_limit)?;
-    let (message, author) = app.store.message(id).await?.ok_or_else(unknown_message)?;
-    crate::chat::ensure_author(&author, &user)?;
-    if message.deleted {
-        return Err(unknown_message());
-    }
-    let message = app
-        .store
-        .edit(id, text)
-        .await?
-        .ok_or_else(unknown_message)?;
-    let (editor, updated) = (socket.clone(), message.clone());
-    app.writer.broadcast_in_order(Box::pin(async move {
-        let to_room = || editor.within(updated.room.clone());
-        delivery::emit(to_room, event::MESSAGE_UPDATED, &updated).await;
-    }));
+    let editor = socket.clone();
+    let announce: Announce<Result<Message, Refusal>> = Box::new(move |edited| {
+        let updated = edited.as_ref().ok()?.clone();
+        Some(Box::pin(async move {
+            let to_room = || editor.within(updated.room.clone());
+            delivery::emit(to_room, event::MESSAGE_UPDATED, &updated).await;
+        }))
+    });
+    let request = EditRequest {
+        id,
+        text,
+        author: user.id,
+    };
+    let message = app.writer.edit(request, announce).await??;
     Ok(Stored { message })
 }
 
@@ -137,26 +137,24 @@ async fn run_delete<A: Adapter>(
     let cmd: protocol::Delete = decode(arg)?;
     let user = user_of(socket)?;
     let id = MessageId::parse(&cmd.message_id)?;
-    let (_, author) = app.store.message(id).await?.ok_or_else(unknown_message)?;
-    crate::chat::ensure_author(&author, &user)?;
-    let removal = app.store.delete(id).await?.ok_or_else(unknown_message)?;
-    if removal.changed {
-        let deleter = socket.clone();
-        let (room, message_id) = (removal.room.clone(), removal.message_id.clone());
-        app.writer.broadcast_in_order(Box::pin(async move {
+    let deleter = socket.clone();
+    let announce: Announce<Result<Removal, Refusal>> = Box::new(move |removal| {
+        let removal = removal.as_ref().ok().filter(|r| r.changed)?.clone();
+        Some(Box::pin(async move {
             let payload = DeletedEvent {
-                room: &room,
-                message_id: &message_id,
+                room: &removal.room,
+                message_id: &removal.message_id,
             };
-            let to_room = || deleter.within(room.clone());
+            let to_room = || deleter.within(removal.room.clone());
             delivery::emit(to_room, event::MESSAGE_DELETED, &payload).await;
-        }));
-    }
+        }))
+    });
+    let request = DeleteRequest {
+        id,
+        author: user.id,
+    };
+    let removal = app.writer.delete(request, announce).await??;
     Ok(Deleted {
         message_id: removal.message_id,
     })
-}
-
-fn unknown_message() -> ChatError {
-    ChatError::not_found("no such message")
 }

@@ -1,8 +1,9 @@
 //! The wire protocol in one place: every event name, every command argument and every reply.
 
-use crate::chat::{ChatError, HistoryPage, Message, User};
+use crate::chat::{ChatError, HistoryPage, MemberPage, Message, User};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Client → server commands.
 pub mod command {
@@ -13,6 +14,7 @@ pub mod command {
     pub const HISTORY: &str = "history";
     pub const READ: &str = "read";
     pub const PRESENCE: &str = "presence";
+    pub const MEMBERS: &str = "members";
     pub const EDIT: &str = "edit";
     pub const DELETE: &str = "delete";
 }
@@ -26,6 +28,7 @@ pub mod event {
     pub const USER_LEFT: &str = "user_left";
     pub const TYPING: &str = "typing";
     pub const READ: &str = "read";
+    pub const MEMBER_COUNT: &str = "member_count";
     pub const ERROR: &str = "error";
 }
 
@@ -51,6 +54,14 @@ pub struct Join {
 #[derive(Debug, Deserialize)]
 pub struct RoomOnly {
     pub room: String,
+}
+
+/// `members` and `presence`: a page of a room's members, or of those online.
+#[derive(Debug, Deserialize)]
+pub struct MemberList {
+    pub room: String,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +107,9 @@ pub struct Delete {
 #[derive(Debug, Serialize)]
 pub struct Joined {
     pub room: String,
-    pub members: Vec<User>,
+    /// The first members in user id order, at most 100; `members` pages through the rest.
+    pub members: Arc<[User]>,
+    pub member_count: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<Vec<Message>>,
 }
@@ -116,9 +129,14 @@ pub struct Nothing {}
 
 pub type Page = HistoryPage;
 
+pub type Members = MemberPage;
+
+/// `presence`: a page of the members online, and how many are.
 #[derive(Debug, Serialize)]
 pub struct Online {
     pub users: Vec<User>,
+    pub online_count: usize,
+    pub has_more: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +150,13 @@ pub struct Deleted {
 pub struct Membership<'a> {
     pub room: &'a str,
     pub user: &'a User,
+}
+
+/// A large room's member count (instead of its joins and leaves one by one).
+#[derive(Debug, Serialize)]
+pub struct MemberCount<'a> {
+    pub room: &'a str,
+    pub member_count: u64,
 }
 
 #[derive(Debug, Serialize)]

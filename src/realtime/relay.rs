@@ -9,7 +9,7 @@ use super::session::{grant_of, user_label, user_of};
 use crate::chat::{ChatError, Message, MessageText, RoomName, User};
 use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
 use crate::state::AppState;
-use crate::store::{Announce, Draft};
+use crate::store::{Announce, Appended, Draft};
 use crate::telemetry::names;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -236,7 +236,7 @@ async fn prepare<A: Adapter>(
                 // what a `join` costs.
                 None => {
                     app.limits.check(command::JOIN, &user.id)?;
-                    app.store.open_room(&room).await?
+                    app.open_room(&room).await?
                 }
             };
             Some(Draft {
@@ -284,7 +284,7 @@ async fn announce<A: Adapter>(
             Ok(Relayed { message: None })
         }
         Some(draft) => {
-            let announce: Announce = Box::new(move |_| Box::pin(emit()));
+            let announce: Announce<Appended> = Box::new(move |_| Some(Box::pin(emit())));
             let appended = app.writer.append(draft, Some(announce)).await?;
             Ok(Relayed {
                 message: Some(appended.message),

@@ -129,9 +129,8 @@ pub async fn within_deadline<T>(
     tokio::time::timeout(app.command_deadline, run)
         .await
         .unwrap_or_else(|_| {
-            Err(ChatError::new(
-                ErrorCode::Unavailable,
-                "storage did not answer in time; the command may or may not have taken effect",
+            Err(ChatError::outcome_unknown(
+                "storage did not answer in time; the command may or may not have taken effect: repeat it to find out",
             ))
         })
 }

@@ -7,6 +7,7 @@ use super::{messages, relay, rooms, signals};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
 use crate::cluster::ClusterAdapter;
 use crate::identity::{Credentials, Identity};
+use crate::limits::RateLimits;
 use crate::presence::Connection;
 use crate::rules::{CHAT_NAMESPACE, Rules};
 use crate::state::AppState;
@@ -114,6 +115,7 @@ fn refused<A: Adapter>(socket: &SocketRef<A>) -> impl FnOnce(ChatError) -> Refus
 
 /// What every admitted socket carries: who it is, what it may do, when its session ends.
 fn settle<A: Adapter>(socket: &SocketRef<A>, app: &AppState, user: User, grant: Grant) {
+    RateLimits::connected(socket.req_parts());
     if let Some(limit) = app.auth.session_limit(&grant) {
         socket.extensions.insert(end_at_expiry(socket, limit));
     }
@@ -187,6 +189,7 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
     socket.on(command::JOIN, rooms::join::<A>);
     socket.on(command::LEAVE, rooms::leave::<A>);
     socket.on(command::PRESENCE, rooms::presence::<A>);
+    socket.on(command::MEMBERS, rooms::members::<A>);
     socket.on(command::MESSAGE, messages::send::<A>);
     socket.on(command::HISTORY, messages::history::<A>);
     socket.on(command::EDIT, messages::edit::<A>);

@@ -5,8 +5,9 @@ use super::protocol::{self, Nothing, ReadEvent, TypingEvent, command, decode, ev
 use super::reply::Reply;
 use super::rooms::member_room;
 use super::session::user_of;
-use crate::chat::{ChatError, MessageId, RoomName};
+use crate::chat::{ChatError, LargeRoom, MessageId, RoomName, User};
 use crate::state::AppState;
+use crate::store::{Announce, Marked, ReadMark};
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -69,17 +70,42 @@ async fn run_read<A: Adapter>(
     let id = MessageId::parse(&cmd.message_id)?;
     let room = member_room(app, socket, &name, &user).await?;
     id.ensure_in_room(room.id)?;
-    app.store
-        .message(id)
+    let mark = ReadMark {
+        room,
+        user_id: user.id.clone(),
+        message: id,
+    };
+    let announce = announce_read(socket, user, app.large_room, mark.clone());
+    app.writer
+        .mark_read(mark, announce)
         .await?
         .ok_or_else(|| ChatError::not_found("no such message in this room"))?;
-    app.store.mark_read(room.id, &user.id, id.seq).await?;
-    let message_id = id.to_string();
-    let payload = ReadEvent {
-        room: name.as_str(),
-        user: &user,
-        message_id: &message_id,
-    };
-    delivery::emit(|| socket.to(name.to_string()), event::READ, &payload).await;
     Ok(Nothing {})
+}
+
+/// After the commit: the room's other sockets hear of the mark, unless the room is large (the
+/// read receipts of thousands of readers are noise, and quadratic).
+fn announce_read<A: Adapter>(
+    socket: &SocketRef<A>,
+    user: User,
+    large_room: LargeRoom,
+    mark: ReadMark,
+) -> Announce<Option<Marked>> {
+    let socket = socket.clone();
+    Box::new(move |marked: &Option<Marked>| {
+        let marked = (*marked)?;
+        if large_room.holds(marked.member_count) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let message_id = mark.message.to_string();
+            let payload = ReadEvent {
+                room: &mark.room.name,
+                user: &user,
+                message_id: &message_id,
+            };
+            let to_others = || socket.to(mark.room.name.clone());
+            delivery::emit(to_others, event::READ, &payload).await;
+        }))
+    })
 }

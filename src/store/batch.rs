@@ -1,13 +1,14 @@
 //! Storing many messages in one transaction: the write half of group commit.
 
+use super::messages::room_name;
 use super::rows::to_message;
 use super::{RoomRef, Store, StoreError, now_ms};
 use crate::chat::{ClientId, Message, MessageText, User};
 use entity::{message, room};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, TryInsertResult,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -40,50 +41,51 @@ fn rows_per_insert(backend: DbBackend) -> usize {
     }
 }
 
-impl Store {
-    /// Stores `drafts` in one transaction, in order, and returns their messages in the same
-    /// order: `None` for a draft whose `(user, client_id)` is already stored (a retry; the
-    /// stored message is the one to answer with, see [`Store::by_keys`]). One statement takes the sequence numbers of every room in the batch (locking the
-    /// room rows, so numbers follow commit order), one statement per 500 rows inserts them.
-    pub(super) async fn append_batch(
-        &self,
-        drafts: &[&Draft],
-    ) -> Result<Vec<Option<Message>>, DbErr> {
-        let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
-        for d in drafts {
-            *per_room.entry(d.room.id).or_default() += 1;
-        }
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
-        let mut next_seq = reserve_seqs(&txn, &per_room).await?;
-        let now = now_ms();
-        let mut rows = Vec::with_capacity(drafts.len());
-        for d in drafts {
-            rows.push(message::Model {
-                room_id: d.room.id,
-                seq: take_seq(&mut next_seq, d.room.id)?,
-                user_id: d.author.id.clone(),
-                user_name: d.author.name.clone(),
-                text: Some(d.text.as_str().to_owned()),
-                client_id: d.client_id.as_ref().map(|c| c.as_str().to_owned()),
-                created_at: now,
-                edited_at: None,
-                deleted: false,
-            });
-        }
-        let inserted = insert_new(&txn, &rows, self.backend()).await?;
-        txn.commit().await?;
-        Ok(rows
-            .into_iter()
-            .zip(drafts)
-            .map(|(row, d)| {
-                inserted
-                    .contains(&(row.room_id, row.seq))
-                    .then(|| to_message(row, &d.room.name))
-            })
-            .collect())
+/// Stores `drafts` in the writer's transaction, in order, and returns their messages in the
+/// same order: `None` for a draft whose `(user, client_id)` is already stored (a retry; the
+/// stored message is the one to answer with, see [`Store::by_keys`]). One statement takes the
+/// sequence numbers of every room in the batch (locking the room rows, so numbers follow
+/// commit order), one statement per [`rows_per_insert`] rows inserts them.
+pub(super) async fn append(
+    txn: &DatabaseTransaction,
+    drafts: &[&Draft],
+) -> Result<Vec<Option<Message>>, DbErr> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
+    for d in drafts {
+        *per_room.entry(d.room.id).or_default() += 1;
+    }
+    let mut next_seq = reserve_seqs(txn, &per_room).await?;
+    let now = now_ms();
+    let mut rows = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        rows.push(message::Model {
+            room_id: d.room.id,
+            seq: take_seq(&mut next_seq, d.room.id)?,
+            user_id: d.author.id.clone(),
+            user_name: d.author.name.clone(),
+            text: Some(d.text.as_str().to_owned()),
+            client_id: d.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            created_at: now,
+            edited_at: None,
+            deleted: false,
+        });
+    }
+    let inserted = insert_new(txn, &rows, txn.get_database_backend()).await?;
+    Ok(rows
+        .into_iter()
+        .zip(drafts)
+        .map(|(row, d)| {
+            inserted
+                .contains(&(row.room_id, row.seq))
+                .then(|| to_message(row, &d.room.name))
+        })
+        .collect())
+}
 
+impl Store {
     /// The messages already stored under any of `keys` (`(user id, client_id)` pairs).
     pub(super) async fn by_keys(
         &self,
@@ -116,9 +118,8 @@ impl Store {
                 continue;
             };
             let user = row.user_id.clone();
-            if let Some(room) = self.room_by_id(&self.db, row.room_id).await? {
-                found.insert((user, client_id), to_message(row, &room.name));
-            }
+            let room = room_name(&self.db, row.room_id).await?;
+            found.insert((user, client_id), to_message(row, &room));
         }
         Ok(found)
     }

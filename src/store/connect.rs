@@ -1,58 +1,62 @@
-//! Opening the database: pool settings per backend, SQLite's durability settings, migrations.
+//! Opening the database: a pool for reads and one for the writer, SQLite's durability settings,
+//! migrations.
 
+use super::flight::Flights;
 use super::{RoomRef, StoreError};
 use dashmap::DashMap;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, MutexGuard};
 
 /// A cheap handle on the database, shared by every task.
+///
+/// Reads and writes have pools of their own: the writer (store/writer.rs) is the only user of
+/// `writes`, so SQLite never sees two writers from this process and PostgreSQL never more
+/// connections than the two pools hold, however many commands arrive at once; a burst of reads
+/// waits for a read connection and never for the writer.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads: history, members, memberships, rooms. Nothing is written through it.
     pub(super) db: DatabaseConnection,
-    /// Held while a SQLite write transaction is open: SQLite has one writer at a time, and
-    /// queueing here is cheaper and fairer than its busy-retry loop.
-    write_gate: Option<Arc<Mutex<()>>>,
+    /// The writer's connection (the import's too, which runs without a server).
+    pub(super) writes: DatabaseConnection,
     /// Rooms by name. A room's number never changes once created, so entries never go stale.
     pub(super) rooms: Arc<DashMap<String, RoomRef>>,
+    /// Reads that are in flight, so that identical ones arriving meanwhile share them.
+    pub(super) flights: Flights,
+}
+
+/// Which of the two pools a connection belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Reads,
+    Writes,
 }
 
 impl Store {
     /// Connects, applies pending migrations, and returns the store.
     ///
     /// SQLite runs in WAL mode with `synchronous = FULL`: a committed transaction survives a
-    /// crash of the process and of the machine. `sqlite::memory:` is one connection (each
-    /// connection to it would be a database of its own).
+    /// crash of the process and of the machine; readers never wait for the writer.
+    /// `sqlite::memory:` is one connection for both (each connection to it would be a
+    /// database of its own).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
-            .sqlx_logging(false);
-        let sqlite = url.starts_with("sqlite:");
-        if sqlite {
-            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-            options
-                .max_connections(if in_memory { 1 } else { 8 })
-                .min_connections(1)
-                .idle_timeout(None::<Duration>)
-                .max_lifetime(None::<Duration>)
-                .map_sqlx_sqlite_opts(sqlite_durability);
+        let writes = connect_and_migrate(options(url, Pool::Writes)).await?;
+        let db = if is_in_memory(url) {
+            writes.clone()
         } else {
-            options.max_connections(16).min_connections(1);
-        }
-        let db = connect_and_migrate(options).await?;
-        let write_gate = sqlite.then(|| Arc::new(Mutex::new(())));
+            Database::connect(options(url, Pool::Reads)).await?
+        };
         Ok(Self {
             db,
-            write_gate,
+            writes,
             rooms: Arc::default(),
+            flights: Flights::default(),
         })
     }
 
@@ -65,20 +69,62 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    /// Serialises writers where the database needs it (SQLite); free elsewhere.
-    pub(super) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// transaction that reads first and writes later cannot wait for another process writing
+    /// the same file, it fails at once; one that begins as a writer waits its turn.
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.writes
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
     }
 
-    /// Closes the pool after the last write, so SQLite checkpoints its WAL.
+    /// Closes both pools after the last write, so SQLite checkpoints its WAL.
     pub async fn close(self) {
         if let Err(err) = self.db.close().await {
-            tracing::warn!(error = %err, "closing the database");
+            tracing::warn!(error = %err, "closing the database (reads)");
+        }
+        if let Err(err) = self.writes.close().await {
+            tracing::warn!(error = %err, "closing the database (writes)");
         }
     }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
+}
+
+/// Pool sizes: the writer needs one connection (PostgreSQL two while migrating: the advisory
+/// lock's transaction holds one); reads get eight on SQLite (WAL readers run side by side) and
+/// sixteen on PostgreSQL.
+fn options(url: &str, pool: Pool) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        let size = match pool {
+            _ if is_in_memory(url) => 1,
+            Pool::Writes => 1,
+            Pool::Reads => 8,
+        };
+        options
+            .max_connections(size)
+            .min_connections(1)
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>)
+            .map_sqlx_sqlite_opts(sqlite_durability);
+    } else {
+        let size = match pool {
+            Pool::Writes => 2,
+            Pool::Reads => 16,
+        };
+        options.max_connections(size).min_connections(1);
+    }
+    options
 }
 
 /// Connects and migrates. A SQLite file that another connection or process is switching to WAL

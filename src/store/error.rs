@@ -1,5 +1,6 @@
 //! What can go wrong in storage, as the rest of the server needs to tell it apart.
 
+use super::Refusal;
 use crate::chat::{ChatError, ErrorCode};
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
@@ -12,12 +13,13 @@ pub enum StoreError {
     /// Anything else: a bug or a schema problem.
     #[error("storage error: {0}")]
     Internal(#[source] DbErr),
-    /// The write queue is full, or a write waited in it past its deadline: nothing was stored.
+    /// The write queue is full, or a change waited in it past its deadline: nothing was stored.
     #[error("too many writes are waiting")]
     Overloaded,
-    /// A commit did not finish in time. It may or may not have happened: a retry with the same
-    /// `client_id` finds out without duplicating.
-    #[error("the commit did not finish in time")]
+    /// A commit did not finish in time, or its answer was lost. It may or may not have
+    /// happened: a retry finds out (every change is safe to repeat; a message with the same
+    /// `client_id` is stored once).
+    #[error("the outcome of the commit is unknown")]
     Stalled,
     /// The writer has stopped (the server is shutting down): nothing was stored.
     #[error("the writer has stopped")]
@@ -78,13 +80,12 @@ impl From<StoreError> for ChatError {
             }
             StoreError::Overloaded => ChatError::new(
                 ErrorCode::Unavailable,
-                "too many messages are waiting to be stored, nothing was stored; try again shortly",
+                "too many changes are waiting to be stored, nothing was stored; try again shortly",
             ),
             StoreError::Stalled => {
-                tracing::warn!("a commit did not finish in time");
-                ChatError::new(
-                    ErrorCode::Unavailable,
-                    "storage did not answer in time; retry with the same client_id to find out whether it was stored",
+                tracing::warn!("the outcome of a commit is unknown");
+                ChatError::outcome_unknown(
+                    "storage did not answer in time: the command may or may not have taken effect; repeat it to find out (a message with the same client_id)",
                 )
             }
             StoreError::Stopped => ChatError::new(
@@ -94,6 +95,17 @@ impl From<StoreError> for ChatError {
             StoreError::Internal(cause) => {
                 tracing::error!(error = %cause, "storage error");
                 ChatError::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<Refusal> for ChatError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => ChatError::not_found("no such message"),
+            Refusal::NotAuthor => {
+                ChatError::forbidden("only the author may change or delete a message")
             }
         }
     }

@@ -8,7 +8,6 @@ use entity::message;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -40,13 +39,11 @@ impl Store {
     /// holds already; a message whose `(user, client_id)` is stored is skipped without using
     /// a number. No memberships are made.
     pub async fn import_batch(&self, messages: &[Imported]) -> Result<ImportCount, StoreError> {
-        let _turn = self.write_turn().await;
-        // Looked up before the transaction, so that the transaction's first statement is a
-        // write: on SQLite a read-then-write transaction cannot wait for a server writing the
-        // same file (it fails at once); a write waits for its turn. A key stored meanwhile is
-        // caught by the insert's ON CONFLICT.
+        // Looked up before the write transaction, so that it holds SQLite's write lock no
+        // longer than its writes take. A key stored meanwhile is caught by the insert's ON
+        // CONFLICT.
         let fresh = not_stored(&self.db, messages).await?;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut per_room: BTreeMap<i64, i64> = BTreeMap::new();
         for m in &fresh {
             *per_room.entry(m.room.id).or_default() += 1;

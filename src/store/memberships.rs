@@ -1,54 +1,85 @@
 //! Memberships: a fact about a user, not a socket. Joined until left, on every device and node.
+//!
+//! Reads run on the read pool; changes run in the writer's transaction (store/commit.rs), many
+//! at a time, and keep each room's `member_count` in step.
 
-use super::{Joined, RoomRef, Store, StoreError, now_ms};
-use crate::chat::{RoomName, User};
-use entity::{membership, room};
-use sea_orm::sea_query::{Expr, Query};
+use super::rooms::count_of;
+use super::{RoomRef, Store, StoreError, now_ms};
+use crate::chat::{MemberPage, MemberQuery, Message, MessageId, RoomName, User};
+use entity::{membership, message, room};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A `join` to store: the room is created if need be.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub room: RoomName,
+    pub user: User,
+    /// Set: the reply carries the messages stored after this one, before the join.
+    pub since: Option<MessageId>,
+}
+
+/// A stored join, with what its reply carries, read in the transaction that stored it.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    pub room: RoomRef,
+    /// False when the user was a member already (a repeated join tells no one).
+    pub newly: bool,
+    /// The first members in id order (at most [`crate::chat::MEMBERS_IN_REPLY`]), shared by
+    /// the joins of one room in one batch.
+    pub members: Arc<[User]>,
+    pub member_count: u64,
+    /// With `since`: the messages after it, at most 100, oldest first.
+    pub missed: Option<Vec<Message>>,
+}
+
+/// A `leave` to store.
+#[derive(Clone, Debug)]
+pub struct LeaveRequest {
+    pub room: RoomRef,
+    pub user_id: String,
+}
+
+/// A stored leave.
+#[derive(Clone, Debug)]
+pub struct Left {
+    pub room: RoomRef,
+    pub member_count: u64,
+}
+
+/// A read mark to store: the user has read the room up to `message`.
+#[derive(Clone, Debug)]
+pub struct ReadMark {
+    pub room: RoomRef,
+    pub user_id: String,
+    pub message: MessageId,
+}
+
+/// A stored read mark.
+#[derive(Clone, Copy, Debug)]
+pub struct Marked {
+    pub member_count: u64,
+}
+
+/// Values in one `IN (…)` list or `OR` chain: small enough for SQLite's expression depth and
+/// for sqlx's 8 KiB write buffer on PostgreSQL.
+const PER_STATEMENT: usize = 100;
+
+/// Membership rows per insert: about 150 bytes each, so a statement stays under sqlx's 8 KiB
+/// write buffer on PostgreSQL (see `rows_per_insert` in batch.rs).
+fn members_per_insert(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Postgres => 40,
+        _ => 500,
+    }
+}
 
 impl Store {
-    /// Makes `user` a member of `room`, creating the room on first use.
-    pub async fn join(&self, room: &RoomName, user: &User) -> Result<Joined, StoreError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
-        let room = self.ensure_room(&txn, room).await?;
-        let row = membership::ActiveModel {
-            room_id: Set(room.id),
-            user_id: Set(user.id.clone()),
-            user_name: Set(user.name.clone()),
-            joined_at: Set(now_ms()),
-            last_read_seq: Set(None),
-        };
-        let inserted = membership::Entity::insert(row)
-            .on_conflict_do_nothing_on([membership::Column::RoomId, membership::Column::UserId])
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        let newly = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
-        Ok(Joined { room, newly })
-    }
-
-    /// Ends the membership; `None` when the user was not a member.
-    pub async fn leave(
-        &self,
-        room: &RoomName,
-        user_id: &str,
-    ) -> Result<Option<RoomRef>, StoreError> {
-        let Some(room) = self.room(room).await? else {
-            return Ok(None);
-        };
-        let _turn = self.write_turn().await;
-        let deleted = membership::Entity::delete_many()
-            .filter(membership::Column::RoomId.eq(room.id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .exec(&self.db)
-            .await?;
-        Ok((deleted.rows_affected > 0).then_some(room))
-    }
-
     /// The room, if `user_id` is a member of it.
     pub async fn membership(
         &self,
@@ -72,21 +103,27 @@ impl Store {
             .await?)
     }
 
-    /// Every member of the room, in the order they joined.
-    pub async fn members(&self, room_id: i64) -> Result<Vec<User>, StoreError> {
-        let rows = membership::Entity::find()
-            .filter(membership::Column::RoomId.eq(room_id))
-            .order_by_asc(membership::Column::JoinedAt)
-            .order_by_asc(membership::Column::UserId)
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|m| User {
-                id: m.user_id,
-                name: m.user_name,
-            })
-            .collect())
+    /// A page of the room's members, in user id order.
+    pub async fn members(
+        &self,
+        room_id: i64,
+        query: &MemberQuery,
+    ) -> Result<MemberPage, StoreError> {
+        Ok(members_page(&self.db, room_id, query).await?)
+    }
+
+    /// Every member of the room in user id order; one read for the callers that ask together.
+    pub async fn all_members(&self, room_id: i64) -> Result<Vec<User>, StoreError> {
+        let db = self.db.clone();
+        let read = async move {
+            let rows = membership::Entity::find()
+                .filter(membership::Column::RoomId.eq(room_id))
+                .order_by_asc(membership::Column::UserId)
+                .all(&db)
+                .await?;
+            Ok(rows.into_iter().map(user_of).collect())
+        };
+        self.flights.members.share(room_id, read).await
     }
 
     /// The names of every room the user has joined and not left.
@@ -104,21 +141,221 @@ impl Store {
             .all(&self.db)
             .await?)
     }
+}
 
-    /// Moves the user's read mark forward to `seq` (never back).
-    pub async fn mark_read(&self, room_id: i64, user_id: &str, seq: i64) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        membership::Entity::update_many()
-            .col_expr(membership::Column::LastReadSeq, Expr::val(seq))
-            .filter(membership::Column::RoomId.eq(room_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .filter(
-                Condition::any()
-                    .add(membership::Column::LastReadSeq.is_null())
-                    .add(membership::Column::LastReadSeq.lt(seq)),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(())
+fn user_of(row: membership::Model) -> User {
+    User {
+        id: row.user_id,
+        name: row.user_name,
     }
+}
+
+/// A page of a room's members: one range of the `(room_id, user_id)` key.
+pub(super) async fn members_page(
+    db: &impl ConnectionTrait,
+    room_id: i64,
+    query: &MemberQuery,
+) -> Result<MemberPage, DbErr> {
+    let mut select = membership::Entity::find().filter(membership::Column::RoomId.eq(room_id));
+    if let Some(after) = &query.after {
+        select = select.filter(membership::Column::UserId.gt(after.as_str()));
+    }
+    let mut rows = select
+        .order_by_asc(membership::Column::UserId)
+        .limit(query.limit + 1)
+        .all(db)
+        .await?;
+    let has_more = rows.len() as u64 > query.limit;
+    rows.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+    Ok(MemberPage {
+        members: rows.into_iter().map(user_of).collect(),
+        has_more,
+    })
+}
+
+/// Adds the memberships `(room id, user)`, many per statement; answers, for each, whether it
+/// is new (a user who is a member already, or twice in the list, is not). Each room's
+/// `member_count` grows by its new members.
+pub(super) async fn add_members(
+    txn: &impl ConnectionTrait,
+    joins: &[(i64, &User)],
+) -> Result<Vec<bool>, DbErr> {
+    let now = now_ms();
+    let mut inserted: HashSet<(i64, String)> = HashSet::with_capacity(joins.len());
+    let mut seen = HashSet::with_capacity(joins.len());
+    let unique: Vec<&(i64, &User)> = joins
+        .iter()
+        .filter(|(room, user)| seen.insert((*room, user.id.as_str())))
+        .collect();
+    for chunk in unique.chunks(members_per_insert(txn.get_database_backend())) {
+        let rows = chunk.iter().map(|(room_id, user)| membership::ActiveModel {
+            room_id: Set(*room_id),
+            user_id: Set(user.id.clone()),
+            user_name: Set(user.name.clone()),
+            joined_at: Set(now),
+            last_read_seq: Set(None),
+        });
+        let keys = membership::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([membership::Column::RoomId, membership::Column::UserId])
+            .exec_with_returning_keys(txn)
+            .await?;
+        if let TryInsertResult::Inserted(keys) = keys {
+            inserted.extend(keys);
+        }
+    }
+    let mut grown: BTreeMap<i64, i64> = BTreeMap::new();
+    for (room_id, _) in &inserted {
+        *grown.entry(*room_id).or_default() += 1;
+    }
+    change_counts(txn, &grown).await?;
+    // The first of a (room, user) pair takes the news; a repeat in the list is a repeat.
+    Ok(joins
+        .iter()
+        .map(|(room_id, user)| inserted.remove(&(*room_id, user.id.clone())))
+        .collect())
+}
+
+/// Ends the memberships `(room id, user id)`; answers, for each, whether it ended one (false:
+/// not a member, or twice in the list). One statement per room.
+pub(super) async fn remove_members(
+    txn: &impl ConnectionTrait,
+    leaves: &[(i64, &str)],
+) -> Result<Vec<bool>, DbErr> {
+    let mut per_room: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
+    for (room_id, user_id) in leaves {
+        per_room.entry(*room_id).or_default().insert(user_id);
+    }
+    let mut removed: HashSet<(i64, String)> = HashSet::with_capacity(leaves.len());
+    let mut shrunk: BTreeMap<i64, i64> = BTreeMap::new();
+    for (room_id, users) in per_room {
+        let users: Vec<&str> = users.into_iter().collect();
+        for chunk in users.chunks(PER_STATEMENT) {
+            let gone = membership::Entity::delete_many()
+                .filter(membership::Column::RoomId.eq(room_id))
+                .filter(membership::Column::UserId.is_in(chunk.iter().copied()))
+                .exec_with_returning(txn)
+                .await?;
+            *shrunk.entry(room_id).or_default() -= gone.len() as i64;
+            removed.extend(gone.into_iter().map(|m| (m.room_id, m.user_id)));
+        }
+    }
+    change_counts(txn, &shrunk).await?;
+    Ok(leaves
+        .iter()
+        .map(|(room_id, user_id)| removed.remove(&(*room_id, (*user_id).to_owned())))
+        .collect())
+}
+
+/// Adds `change` (room id → members gained, or lost when negative) to each room's count.
+async fn change_counts(
+    txn: &impl ConnectionTrait,
+    change: &BTreeMap<i64, i64>,
+) -> Result<(), DbErr> {
+    let change: BTreeMap<i64, i64> = change
+        .iter()
+        .filter(|(_, n)| **n != 0)
+        .map(|(r, n)| (*r, *n))
+        .collect();
+    if change.is_empty() {
+        return Ok(());
+    }
+    let mut by = CaseStatement::new();
+    for (&room_id, &n) in &change {
+        by = by.case(room::Column::Id.eq(room_id), Expr::val(n));
+    }
+    room::Entity::update_many()
+        .col_expr(
+            room::Column::MemberCount,
+            Expr::col(room::Column::MemberCount).add(by.finally(Expr::val(0i64))),
+        )
+        .filter(room::Column::Id.is_in(change.keys().copied()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The member counts of `rooms` now.
+pub(super) async fn member_counts(
+    txn: &impl ConnectionTrait,
+    rooms: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, u64>, DbErr> {
+    let rows: Vec<(i64, i64)> = room::Entity::find()
+        .select_only()
+        .column(room::Column::Id)
+        .column(room::Column::MemberCount)
+        .filter(room::Column::Id.is_in(rooms))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().map(|(id, n)| (id, count_of(n))).collect())
+}
+
+/// Moves read marks forward (never back); answers, for each, whether its message exists (a
+/// mark of a message that does not is not made). One statement per message marked.
+pub(super) async fn mark_read(
+    txn: &impl ConnectionTrait,
+    marks: &[&ReadMark],
+) -> Result<Vec<bool>, DbErr> {
+    let ids: BTreeSet<MessageId> = marks.iter().map(|m| m.message).collect();
+    let existing = existing_messages(txn, &ids).await?;
+    let mut readers: BTreeMap<MessageId, BTreeSet<&str>> = BTreeMap::new();
+    for mark in marks.iter().filter(|m| existing.contains(&m.message)) {
+        readers
+            .entry(mark.message)
+            .or_default()
+            .insert(mark.user_id.as_str());
+    }
+    for (id, users) in readers {
+        let users: Vec<&str> = users.into_iter().collect();
+        for chunk in users.chunks(PER_STATEMENT) {
+            membership::Entity::update_many()
+                .col_expr(membership::Column::LastReadSeq, Expr::val(id.seq))
+                .filter(membership::Column::RoomId.eq(id.room_id))
+                .filter(membership::Column::UserId.is_in(chunk.iter().copied()))
+                .filter(
+                    Condition::any()
+                        .add(membership::Column::LastReadSeq.is_null())
+                        .add(membership::Column::LastReadSeq.lt(id.seq)),
+                )
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(marks
+        .iter()
+        .map(|m| existing.contains(&m.message))
+        .collect())
+}
+
+/// Which of `ids` name a stored message (deleted ones too).
+async fn existing_messages(
+    txn: &impl ConnectionTrait,
+    ids: &BTreeSet<MessageId>,
+) -> Result<HashSet<MessageId>, DbErr> {
+    let ids: Vec<&MessageId> = ids.iter().collect();
+    let mut existing = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let mut any = Condition::any();
+        for id in chunk {
+            any = any.add(
+                message::Column::RoomId
+                    .eq(id.room_id)
+                    .and(message::Column::Seq.eq(id.seq)),
+            );
+        }
+        let found: Vec<(i64, i64)> = message::Entity::find()
+            .select_only()
+            .column(message::Column::RoomId)
+            .column(message::Column::Seq)
+            .filter(any)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        existing.extend(
+            found
+                .into_iter()
+                .map(|(room_id, seq)| MessageId::new(room_id, seq)),
+        );
+    }
+    Ok(existing)
 }

@@ -1,11 +1,13 @@
 //! Persistence with SeaORM: rooms, memberships and messages on SQLite or PostgreSQL.
 //!
-//! Every function here either commits what it was asked to or returns an error; a `message`
-//! is only acknowledged after [`Store::append`] has returned, i.e. after its commit.
+//! Every change goes through the writer ([`Writer`]), which commits them in batches; reads run
+//! on a pool of their own. A command is only acknowledged after its change has committed.
 
 mod batch;
+mod commit;
 mod connect;
 mod error;
+mod flight;
 mod import;
 mod memberships;
 mod messages;
@@ -17,7 +19,8 @@ pub use batch::Draft;
 pub use connect::Store;
 pub use error::StoreError;
 pub use import::{ImportCount, Imported};
-pub use messages::{Appended, Removal};
-pub use rooms::{Joined, RoomRef};
+pub use memberships::{JoinRequest, Joined, LeaveRequest, Left, Marked, ReadMark};
+pub use messages::{Appended, DeleteRequest, EditRequest, Refusal, Removal};
+pub use rooms::RoomRef;
 pub use rows::now_ms;
 pub use writer::{Announce, Broadcast, Writer, WriterConfig, WriterTask};

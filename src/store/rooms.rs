@@ -1,9 +1,12 @@
-//! Rooms: created by the first join, looked up by name or number.
+//! Rooms: created by the first join (or a trusted publisher's first message), looked up by name.
 
 use super::{Store, StoreError, now_ms};
 use crate::chat::RoomName;
 use entity::room;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+use std::collections::{BTreeSet, HashMap};
 
 /// A stored room: its number (the first half of its message ids) and its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,79 +24,124 @@ impl From<room::Model> for RoomRef {
     }
 }
 
-/// What a `join` changed.
-#[derive(Clone, Debug)]
-pub struct Joined {
-    pub room: RoomRef,
-    /// False when the user was a member already (a repeated join broadcasts nothing).
-    pub newly: bool,
-}
-
 impl Store {
-    /// The room called `name`, if it exists; answered from memory after the first lookup.
+    /// The room called `name`, if it exists: from memory after the first lookup, and one read
+    /// for all the lookups of a name that arrive together.
     pub async fn room(&self, name: &RoomName) -> Result<Option<RoomRef>, StoreError> {
         if let Some(room) = self.rooms.get(name.as_str()) {
             return Ok(Some(room.clone()));
         }
-        let room = find_by_name(&self.db, name).await?;
+        let (db, key) = (self.db.clone(), name.as_str().to_owned());
+        let read = async move { Ok(find_by_names(&db, [key.as_str()]).await?.pop()) };
+        let room = self
+            .flights
+            .rooms
+            .share(name.as_str().to_owned(), read)
+            .await?;
         if let Some(room) = &room {
-            self.rooms.insert(room.name.clone(), room.clone());
+            self.remember(room);
         }
         Ok(room)
     }
 
-    /// The room, created if need be: for trusted publishers, who need not be members.
+    /// How many members the room has now.
+    pub async fn member_count(&self, room_id: i64) -> Result<u64, StoreError> {
+        let count: Option<i64> = room::Entity::find_by_id(room_id)
+            .select_only()
+            .column(room::Column::MemberCount)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(count.map_or(0, count_of))
+    }
+
+    /// The room, created if need be, outside the writer: for the import, which runs without
+    /// a server.
     pub async fn open_room(&self, name: &RoomName) -> Result<RoomRef, StoreError> {
         if let Some(room) = self.room(name).await? {
             return Ok(room);
         }
-        let _turn = self.write_turn().await;
-        self.ensure_room(&self.db, name).await
+        let txn = self.begin_write().await?;
+        let rooms = self.ensure_rooms(&txn, [name.as_str()].into()).await?;
+        txn.commit().await?;
+        let room = rooms
+            .get(name.as_str())
+            .cloned()
+            .ok_or_else(|| StoreError::Internal(DbErr::RecordNotFound(name.to_string())))?;
+        self.remember(&room);
+        Ok(room)
     }
 
-    pub(super) async fn room_by_id(
-        &self,
-        db: &impl ConnectionTrait,
-        id: i64,
-    ) -> Result<Option<RoomRef>, StoreError> {
-        Ok(room::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .map(RoomRef::from))
+    pub(super) fn remember(&self, room: &RoomRef) {
+        self.rooms.insert(room.name.clone(), room.clone());
     }
 
-    /// The room, created if it does not exist yet. Safe against a concurrent creation.
-    pub(super) async fn ensure_room(
+    /// The rooms called `names`, created where they do not exist yet, in the writer's
+    /// transaction: one read for the names not known here, one insert for the new ones.
+    /// Safe against a concurrent creation (another node, another process). Nothing is
+    /// remembered here: a room created by a transaction that rolls back does not exist.
+    pub(super) async fn ensure_rooms(
         &self,
-        db: &impl ConnectionTrait,
-        name: &RoomName,
-    ) -> Result<RoomRef, StoreError> {
-        if let Some(room) = find_by_name(db, name).await? {
-            return Ok(room);
+        txn: &impl ConnectionTrait,
+        names: BTreeSet<&str>,
+    ) -> Result<HashMap<String, RoomRef>, DbErr> {
+        let mut rooms = HashMap::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        for name in names {
+            match self.rooms.get(name) {
+                Some(room) => {
+                    rooms.insert(name.to_owned(), room.clone());
+                }
+                None => unknown.push(name),
+            }
         }
-        let row = room::ActiveModel {
-            name: Set(name.as_str().to_owned()),
-            last_seq: Set(0),
-            created_at: Set(now_ms()),
-            ..Default::default()
+        if unknown.is_empty() {
+            return Ok(rooms);
+        }
+        let found = find_by_names(txn, unknown.iter().copied()).await?;
+        let missing: Vec<&str> = unknown
+            .iter()
+            .copied()
+            .filter(|n| !found.iter().any(|r| r.name == *n))
+            .collect();
+        let created = if missing.is_empty() {
+            Vec::new()
+        } else {
+            let now = now_ms();
+            let rows = missing.iter().map(|name| room::ActiveModel {
+                name: Set((*name).to_owned()),
+                last_seq: Set(0),
+                member_count: Set(0),
+                created_at: Set(now),
+                ..Default::default()
+            });
+            room::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([room::Column::Name])
+                .exec_without_returning(txn)
+                .await?;
+            find_by_names(txn, missing.iter().copied()).await?
         };
-        room::Entity::insert(row)
-            .on_conflict_do_nothing_on([room::Column::Name])
-            .exec_without_returning(db)
-            .await?;
-        find_by_name(db, name)
-            .await?
-            .ok_or_else(|| StoreError::Internal(sea_orm::DbErr::RecordNotFound(name.to_string())))
+        for room in found.into_iter().chain(created) {
+            rooms.insert(room.name.clone(), room);
+        }
+        Ok(rooms)
     }
 }
 
-async fn find_by_name(
+/// A stored count, as the protocol gives it.
+pub(super) fn count_of(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+async fn find_by_names<'a>(
     db: &impl ConnectionTrait,
-    name: &RoomName,
-) -> Result<Option<RoomRef>, StoreError> {
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<RoomRef>, DbErr> {
     Ok(room::Entity::find()
-        .filter(room::Column::Name.eq(name.as_str()))
-        .one(db)
+        .filter(room::Column::Name.is_in(names))
+        .all(db)
         .await?
-        .map(RoomRef::from))
+        .into_iter()
+        .map(RoomRef::from)
+        .collect())
 }

@@ -1,19 +1,28 @@
-//! The group-commit writer: one task per process takes accepted messages from a bounded queue
-//! and stores them in batches, one transaction per batch, then answers each sender and hands the
-//! new messages, in commit order, to the announcer that broadcasts them.
+//! The group-commit writer: one task per process takes every change (messages, joins, leaves,
+//! read marks, edits, deletes, new rooms) from one bounded queue and commits them in batches,
+//! one transaction per batch (store/commit.rs), then answers each sender and hands the
+//! broadcasts of what changed, in commit order, to the announcer.
 //!
-//! An answer of `Ok` means the message's transaction has committed. A retry (a
-//! `(user, client_id)` already stored) is skipped by the insert and answered with the message
-//! stored the first time. Every queued message gets an
-//! answer: stored, already stored (a retry), or refused (`Overloaded`, `Stalled`, `Stopped`, or
-//! the storage error) with nothing stored, except `Stalled`, whose outcome is unknown and which
-//! a retry with the same `client_id` settles.
+//! So a burst of N changes costs a few transactions, not N; SQLite never sees two writers from
+//! this process, and PostgreSQL one connection. Invariants:
+//! - an answer of `Ok` means the change's transaction has committed, and what was decided in it
+//!   (a join's members, a refused edit) is what the answer says;
+//! - an error means nothing took effect, except `Stalled`: the outcome is unknown (a commit
+//!   that did not answer in time, or whose answer was lost), and a retry finds out;
+//! - every queued change gets an answer, also one dropped by a bug (`Stalled`);
+//! - a commit is never cancelled half way: a COMMIT that was sent may succeed, and what it
+//!   stored must then be announced;
+//! - broadcasts run after their commit, in commit order: a `user_joined`, an edit or a delete
+//!   never overtakes what was committed before it.
 
-use super::batch::Draft;
-use super::{Appended, Store, StoreError};
-use crate::chat::Message;
+use super::commit::commit;
+use super::{
+    Appended, DeleteRequest, EditRequest, JoinRequest, Joined, LeaveRequest, Left, Marked,
+    ReadMark, Refusal, Removal, RoomRef, Store, StoreError,
+};
+use crate::chat::{Message, RoomName};
+use crate::store::Draft;
 use crate::telemetry::names;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -24,23 +33,24 @@ use tokio_util::sync::CancellationToken;
 /// A broadcast, run by the announcer in the order it was handed over.
 pub type Broadcast = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Makes the broadcast of a newly stored message; run after the commit, in commit order.
-pub type Announce = Box<dyn FnOnce(Message) -> Broadcast + Send>;
+/// Makes the broadcast of a committed change from its outcome (`None`: nothing to tell); run
+/// after the commit, in commit order.
+pub type Announce<T> = Box<dyn FnOnce(&T) -> Option<Broadcast> + Send + Sync>;
 
-/// How the writer batches and how long a message may wait.
+/// How the writer batches and how long a change may wait.
 #[derive(Clone, Copy, Debug)]
 pub struct WriterConfig {
-    /// Most messages in one transaction.
+    /// Most changes in one transaction.
     pub max_batch: usize,
-    /// How long to wait for more messages once one is there (0: take what has queued up while
+    /// How long to wait for more changes once one is there (0: take what has queued up while
     /// the previous commit ran; tokio's timers are 1 ms coarse).
     pub max_wait: Duration,
-    /// Messages that may wait for the writer; past that, sends are refused at once.
+    /// Changes that may wait for the writer; past that, they are refused at once.
     pub queue: usize,
-    /// A message that waited longer than this is refused rather than stored late.
+    /// A change that waited longer than this is refused rather than made late.
     pub queue_deadline: Duration,
-    /// A sender whose message is not committed this long after it left the queue is answered
-    /// `Stalled` (the commit goes on; a retry with the same `client_id` finds out).
+    /// A sender whose change is not committed this long after it left the queue is answered
+    /// `Stalled` (the commit goes on; a retry finds out).
     pub commit_timeout: Duration,
 }
 
@@ -56,33 +66,103 @@ impl Default for WriterConfig {
     }
 }
 
-struct Job {
-    draft: Draft,
-    announce: Option<Announce>,
-    enqueued: Instant,
-    /// Taken when the job is answered.
-    reply: Option<oneshot::Sender<Result<Appended, StoreError>>>,
-}
+/// Where a change's outcome goes: its sender, once.
+pub(super) struct Answer<T>(Option<oneshot::Sender<Result<T, StoreError>>>);
 
-impl Job {
-    fn answer(mut self, result: Result<Appended, StoreError>) {
-        if let Some(reply) = self.reply.take() {
+impl<T> Answer<T> {
+    pub(super) fn send(mut self, result: Result<T, StoreError>) {
+        if let Some(reply) = self.0.take() {
             let _ = reply.send(result);
         }
     }
 }
 
-impl Drop for Job {
-    /// A job dropped unanswered (a bug or a panic in the writer) may or may not have been
-    /// stored: its sender is told so, never left waiting.
+impl<T> Drop for Answer<T> {
+    /// A change dropped unanswered (a bug or a panic in the writer) may or may not have been
+    /// made: its sender is told so, never left waiting.
     fn drop(&mut self) {
-        if let Some(reply) = self.reply.take() {
+        if let Some(reply) = self.0.take() {
             let _ = reply.send(Err(StoreError::Stalled));
         }
     }
 }
 
-/// The handle handlers use to store messages. Cheap to clone.
+/// A change waiting for the writer: what to do, what to broadcast once done, whom to answer.
+pub(super) struct Pending<R, T> {
+    pub request: R,
+    pub announce: Option<Announce<T>>,
+    pub answer: Answer<T>,
+}
+
+impl<R, T> Pending<R, T> {
+    /// Answers the sender; returns the broadcast of a change that was made.
+    pub(super) fn settle(mut self, outcome: T) -> Option<Broadcast> {
+        let broadcast = self.announce.take().and_then(|announce| announce(&outcome));
+        self.answer.send(Ok(outcome));
+        broadcast
+    }
+
+    pub(super) fn fail(self, err: StoreError) {
+        self.answer.send(Err(err));
+    }
+}
+
+/// Every kind of change the writer makes.
+pub(super) enum Change {
+    Room(Pending<RoomName, RoomRef>),
+    Join(Pending<JoinRequest, Joined>),
+    Message(Pending<Draft, Appended>),
+    Leave(Pending<LeaveRequest, Option<Left>>),
+    Read(Pending<ReadMark, Option<Marked>>),
+    Edit(Pending<EditRequest, Result<Message, Refusal>>),
+    Delete(Pending<DeleteRequest, Result<Removal, Refusal>>),
+}
+
+/// What two changes of one batch must not share: their order would be lost in it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Turn {
+    /// A join or leave of this room by this user.
+    Membership(String, String),
+    /// An edit or delete of this message.
+    Message(i64, i64),
+}
+
+impl Change {
+    fn turn(&self) -> Option<Turn> {
+        match self {
+            Self::Join(p) => Some(Turn::Membership(
+                p.request.room.as_str().to_owned(),
+                p.request.user.id.clone(),
+            )),
+            Self::Leave(p) => Some(Turn::Membership(
+                p.request.room.name.clone(),
+                p.request.user_id.clone(),
+            )),
+            Self::Edit(p) => Some(Turn::Message(p.request.id.room_id, p.request.id.seq)),
+            Self::Delete(p) => Some(Turn::Message(p.request.id.room_id, p.request.id.seq)),
+            Self::Room(_) | Self::Message(_) | Self::Read(_) => None,
+        }
+    }
+
+    pub(super) fn fail(self, err: StoreError) {
+        match self {
+            Self::Room(p) => p.fail(err),
+            Self::Join(p) => p.fail(err),
+            Self::Message(p) => p.fail(err),
+            Self::Leave(p) => p.fail(err),
+            Self::Read(p) => p.fail(err),
+            Self::Edit(p) => p.fail(err),
+            Self::Delete(p) => p.fail(err),
+        }
+    }
+}
+
+pub(super) struct Job {
+    pub change: Change,
+    pub enqueued: Instant,
+}
+
+/// The handle commands use to change what is stored. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
@@ -91,7 +171,7 @@ pub struct Writer {
     patience: Duration,
 }
 
-/// The running writer; [`WriterTask::finish`] stores what is queued and stops it.
+/// The running writer; [`WriterTask::finish`] commits what is queued and stops it.
 pub struct WriterTask {
     stop: CancellationToken,
     writer: JoinHandle<()>,
@@ -129,37 +209,106 @@ impl Writer {
         )
     }
 
-    /// Queues `draft` and resolves when it is committed, or refused.
+    /// Stores a message; resolves when it is committed (or found stored by an earlier try with
+    /// the same `client_id`), or refused. `announce` runs for a message stored by this call.
     pub async fn append(
         &self,
         draft: Draft,
-        announce: Option<Announce>,
+        announce: Option<Announce<Appended>>,
     ) -> Result<Appended, StoreError> {
+        self.make(draft, announce, Change::Message).await
+    }
+
+    /// Makes `user` a member of the room (created on first use).
+    pub async fn join(
+        &self,
+        join: JoinRequest,
+        announce: Announce<Joined>,
+    ) -> Result<Joined, StoreError> {
+        self.make(join, Some(announce), Change::Join).await
+    }
+
+    /// Ends a membership; `None` when the user was not a member.
+    pub async fn leave(
+        &self,
+        leave: LeaveRequest,
+        announce: Announce<Option<Left>>,
+    ) -> Result<Option<Left>, StoreError> {
+        self.make(leave, Some(announce), Change::Leave).await
+    }
+
+    /// Moves a read mark forward; `None` when the message does not exist.
+    pub async fn mark_read(
+        &self,
+        mark: ReadMark,
+        announce: Announce<Option<Marked>>,
+    ) -> Result<Option<Marked>, StoreError> {
+        self.make(mark, Some(announce), Change::Read).await
+    }
+
+    /// Replaces a message's text, if the requester wrote it and it is not deleted.
+    pub async fn edit(
+        &self,
+        edit: EditRequest,
+        announce: Announce<Result<Message, Refusal>>,
+    ) -> Result<Result<Message, Refusal>, StoreError> {
+        self.make(edit, Some(announce), Change::Edit).await
+    }
+
+    /// Turns a message into a tombstone, if the requester wrote it.
+    pub async fn delete(
+        &self,
+        delete: DeleteRequest,
+        announce: Announce<Result<Removal, Refusal>>,
+    ) -> Result<Result<Removal, Refusal>, StoreError> {
+        self.make(delete, Some(announce), Change::Delete).await
+    }
+
+    /// The room, created if need be (a trusted publisher's first message).
+    pub async fn open_room(&self, name: RoomName) -> Result<RoomRef, StoreError> {
+        self.make(name, None, Change::Room).await
+    }
+
+    /// Queues a change and waits for its answer.
+    async fn make<R, T>(
+        &self,
+        request: R,
+        announce: Option<Announce<T>>,
+        kind: fn(Pending<R, T>) -> Change,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            draft,
-            announce,
+            change: kind(Pending {
+                request,
+                announce,
+                answer: Answer(Some(reply)),
+            }),
             enqueued: Instant::now(),
-            reply: Some(reply),
         };
-        self.queue.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StoreError::Stopped,
-        })?;
-        metrics::gauge!(names::WRITE_QUEUE)
-            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        if let Err(refused) = self.queue.try_send(job) {
+            let (job, err) = match refused {
+                mpsc::error::TrySendError::Full(job) => (job, StoreError::Overloaded),
+                mpsc::error::TrySendError::Closed(job) => (job, StoreError::Stopped),
+            };
+            // Answered now, so that the drop of its answer does not say "unknown".
+            job.change.fail(err.clone());
+            return Err(err);
+        }
+        self.record_depth();
         match tokio::time::timeout(self.patience, answer).await {
             Ok(answer) => answer.map_err(|_| StoreError::Stopped)?,
             // The commit is still running (a database that stopped answering): its outcome is
-            // unknown; if it commits, the message is announced as usual.
+            // unknown; if it commits, the change is announced as usual.
             Err(_) => Err(StoreError::Stalled),
         }
     }
-}
 
-impl Writer {
-    /// Runs `broadcast` after every announcement handed over before it: an edit or a delete
-    /// can never reach a client before the message it changes.
+    fn record_depth(&self) {
+        let depth = self.queue.max_capacity() - self.queue.capacity();
+        metrics::gauge!(names::WRITE_QUEUE).set(depth as f64);
+    }
+
+    /// Runs `broadcast` after every announcement handed over before it.
     pub fn broadcast_in_order(&self, broadcast: Broadcast) {
         if let Err(refused) = self.announcements.send(vec![broadcast]) {
             // The announcer has stopped (shutdown): broadcast on the spot.
@@ -171,7 +320,7 @@ impl Writer {
 }
 
 impl WriterTask {
-    /// Refuses new messages, commits the queued ones, broadcasts them, and returns.
+    /// Refuses new changes, commits the queued ones, broadcasts them, and returns.
     pub async fn finish(self) {
         self.stop.cancel();
         if let Err(err) = self.writer.await {
@@ -191,188 +340,67 @@ async fn run(
     config: WriterConfig,
     stop: CancellationToken,
 ) {
+    // A change that could not share the previous batch: it opens the next.
+    let mut held: Option<Job> = None;
     loop {
-        let first = tokio::select! {
-            job = jobs.recv() => job,
-            () = stop.cancelled() => {
-                // Refuse new work, then store everything already accepted.
-                jobs.close();
-                jobs.recv().await
-            }
+        let first = match held.take() {
+            Some(job) => Some(job),
+            None => tokio::select! {
+                job = jobs.recv() => job,
+                () = stop.cancelled() => {
+                    // Refuse new work, then commit everything already accepted.
+                    jobs.close();
+                    jobs.recv().await
+                }
+            },
         };
         let Some(first) = first else { break };
-        let batch = gather(first, &mut jobs, &config).await;
-        let announced: Vec<Broadcast> = commit(&store, batch, &config)
-            .await
-            .into_iter()
-            .map(|(announce, message)| announce(message))
-            .collect();
+        let (batch, next) = gather(first, &mut jobs, &config).await;
+        held = next;
+        metrics::gauge!(names::WRITE_QUEUE).set((jobs.len() + usize::from(held.is_some())) as f64);
+        let announced = commit(&store, batch, &config).await;
         if !announced.is_empty() && announcements.send(announced).is_err() {
-            tracing::error!("the announcer has stopped; stored messages were not broadcast");
+            tracing::error!("the announcer has stopped; committed changes were not broadcast");
         }
     }
+    metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 
-/// `first` and whatever else is queued, up to `max_batch`, waiting at most `max_wait` for more.
-async fn gather(first: Job, jobs: &mut mpsc::Receiver<Job>, config: &WriterConfig) -> Vec<Job> {
+/// `first` and whatever else is queued, up to `max_batch`, waiting at most `max_wait` for more;
+/// and the change that stopped the gathering because it must come after one of the batch.
+async fn gather(
+    first: Job,
+    jobs: &mut mpsc::Receiver<Job>,
+    config: &WriterConfig,
+) -> (Vec<Job>, Option<Job>) {
+    let mut turns = std::collections::HashSet::new();
+    turns.extend(first.change.turn());
     let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + config.max_wait;
     while batch.len() < config.max_batch {
-        match jobs.try_recv() {
-            Ok(job) => batch.push(job),
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
             Err(mpsc::error::TryRecvError::Empty) if !config.max_wait.is_zero() => {
                 match tokio::time::timeout_at(deadline, jobs.recv()).await {
-                    Ok(Some(job)) => batch.push(job),
+                    Ok(Some(job)) => job,
                     _ => break,
                 }
             }
             Err(_) => break,
+        };
+        if let Some(turn) = job.change.turn()
+            && !turns.insert(turn)
+        {
+            return (batch, Some(job));
         }
+        batch.push(job);
     }
-    batch
+    (batch, None)
 }
 
-/// Stores a batch and answers every job in it; returns the new messages to announce.
-async fn commit(store: &Store, batch: Vec<Job>, config: &WriterConfig) -> Vec<(Announce, Message)> {
-    let (live, late): (Vec<Job>, Vec<Job>) = batch
-        .into_iter()
-        .partition(|j| j.enqueued.elapsed() <= config.queue_deadline);
-    for job in late {
-        job.answer(Err(StoreError::Overloaded));
-    }
-    if live.is_empty() {
-        return Vec::new();
-    }
-    let groups = group_by_key(live);
-    let started = Instant::now();
-    // Never cancelled half way: a COMMIT that was sent may succeed, and its messages must then
-    // be announced. Senders stop waiting at their own deadline instead (`Writer::append`).
-    let announced = store_groups(store, groups).await;
-    metrics::histogram!(names::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-    announced
-}
-
-/// Stores the groups in one transaction and answers them; retries are answered with the
-/// message stored the first time.
-async fn store_groups(store: &Store, groups: Vec<Group>) -> Vec<(Announce, Message)> {
-    metrics::histogram!(names::BATCH_SIZE).record(groups.len() as f64);
-    let drafts: Vec<&Draft> = groups.iter().map(|g| &g.leader.draft).collect();
-    let outcome = match store.append_batch(&drafts).await {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            let err = StoreError::from(err);
-            if matches!(err, StoreError::Internal(_)) && groups.len() > 1 {
-                // Not the database being away: maybe one bad row. Store each alone, so that it
-                // fails alone.
-                return Box::pin(one_by_one(store, groups)).await;
-            }
-            groups.into_iter().for_each(|g| g.answer(Err(err.clone())));
-            return Vec::new();
-        }
-    };
-    let mut announced = Vec::with_capacity(groups.len());
-    let mut retries = Vec::new();
-    for (group, stored) in groups.into_iter().zip(outcome) {
-        match stored {
-            Some(message) => announced.extend(group.stored(message)),
-            None => retries.push(group),
-        }
-    }
-    if !retries.is_empty() {
-        answer_retries(store, retries).await;
-    }
-    announced
-}
-
-async fn one_by_one(store: &Store, groups: Vec<Group>) -> Vec<(Announce, Message)> {
-    let mut announced = Vec::new();
-    for group in groups {
-        announced.extend(store_groups(store, vec![group]).await);
-    }
-    announced
-}
-
-/// Groups whose key was stored before (by an earlier batch or another node).
-async fn answer_retries(store: &Store, retries: Vec<Group>) {
-    let keys: Vec<(&str, &str)> = retries
-        .iter()
-        .filter_map(|g| g.leader.draft.key())
-        .collect();
-    match store.by_keys(&keys).await {
-        Ok(stored) => {
-            for group in retries {
-                let key = group
-                    .leader
-                    .draft
-                    .key()
-                    .map(|(u, c)| (u.to_owned(), c.to_owned()));
-                match key.and_then(|k| stored.get(&k).cloned()) {
-                    Some(message) => group.answer(Ok(Appended {
-                        message,
-                        created: false,
-                    })),
-                    // Stored a moment ago, yet not found: say so rather than guess.
-                    None => group.answer(Err(StoreError::Stalled)),
-                }
-            }
-        }
-        Err(err) => retries.into_iter().for_each(|g| g.answer(Err(err.clone()))),
-    }
-}
-
-/// Jobs that share an idempotency key: the first is stored, the others get its message.
-struct Group {
-    leader: Job,
-    followers: Vec<Job>,
-}
-
-impl Group {
-    fn answer(self, result: Result<Appended, StoreError>) {
-        let repeat = result.clone().map(|a| Appended {
-            created: false,
-            ..a
-        });
-        for follower in self.followers {
-            follower.answer(repeat.clone());
-        }
-        self.leader.answer(result);
-    }
-
-    /// Answers the group with its newly stored message; returns what to announce.
-    fn stored(mut self, message: Message) -> Option<(Announce, Message)> {
-        let announce = self.leader.announce.take();
-        self.answer(Ok(Appended {
-            message: message.clone(),
-            created: true,
-        }));
-        announce.map(|a| (a, message))
-    }
-}
-
-fn group_by_key(jobs: Vec<Job>) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::with_capacity(jobs.len());
-    let mut by_key: HashMap<(String, String), usize> = HashMap::new();
-    for job in jobs {
-        let key = job.draft.key().map(|(u, c)| (u.to_owned(), c.to_owned()));
-        match key.as_ref().and_then(|k| by_key.get(k)) {
-            Some(&i) => groups[i].followers.push(job),
-            None => {
-                if let Some(k) = key {
-                    by_key.insert(k, groups.len());
-                }
-                groups.push(Group {
-                    leader: job,
-                    followers: Vec::new(),
-                });
-            }
-        }
-    }
-    groups
-}
-
-/// Runs broadcasts in the order they were handed over (for messages: commit order), apart from
-/// the writer, so that a slow broadcast (a remote adapter) never holds up the next commit.
-/// Stops, once told to, after running everything already handed over.
+/// Runs broadcasts in the order they were handed over (commit order), apart from the writer,
+/// so that a slow broadcast (a remote adapter) never holds up the next commit. Stops, once
+/// told to, after running everything already handed over.
 async fn announce_in_order(
     mut batches: mpsc::UnboundedReceiver<Vec<Broadcast>>,
     stop: CancellationToken,

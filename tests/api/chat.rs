@@ -25,10 +25,12 @@ async fn join_message_and_broadcast() {
 
     // Assert
     assert_eq!(joined["ok"], true);
+    // Members come in user id order, with the total.
     assert_eq!(
         joined["members"],
-        json!([{ "id": bob, "name": bob }, { "id": alice, "name": alice }])
+        json!([{ "id": alice, "name": alice }, { "id": bob, "name": bob }])
     );
+    assert_eq!(joined["member_count"], 2);
     assert_eq!(
         b.event("user_joined").await,
         json!({ "room": room, "user": { "id": alice, "name": alice } })
