@@ -63,6 +63,10 @@ pub struct Settings {
     /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` [default: sqlite://chatoxide.db?mode=rwc].
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Connections of the read pool (history, members, memberships); the writer has its own one
+    /// (two on PostgreSQL) [default: 8 on SQLite, 16 on PostgreSQL].
+    #[arg(long, env = "CHATOXIDE_DATABASE_POOL")]
+    pub database_pool: Option<u32>,
     /// Redis 7 (RESP3) URL: set, this process is a node of a cluster.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -194,17 +198,18 @@ pub struct Settings {
     /// reading, a dead peer) before the connection is dropped, TCP_USER_TIMEOUT [default: 30000].
     #[arg(long, env = "CHATOXIDE_TCP_USER_TIMEOUT_MS")]
     pub tcp_user_timeout_ms: Option<u64>,
-    /// Most messages stored in one transaction [default: 512].
+    /// Most changes (messages, joins, leaves, read marks, edits, deletes) committed in one
+    /// transaction [default: 512].
     #[arg(long, env = "CHATOXIDE_WRITE_BATCH_MAX")]
     pub write_batch_max: Option<usize>,
-    /// Microseconds the writer waits for more messages before committing; 0 commits what has
+    /// Microseconds the writer waits for more changes before committing; 0 commits what has
     /// queued up during the previous commit [default: 0].
     #[arg(long, env = "CHATOXIDE_WRITE_BATCH_WAIT_US")]
     pub write_batch_wait_us: Option<u64>,
-    /// Messages that may wait for the writer; past that a send answers `unavailable` at once [default: 8192].
+    /// Changes that may wait for the writer; past that a command answers `unavailable` at once [default: 8192].
     #[arg(long, env = "CHATOXIDE_WRITE_QUEUE")]
     pub write_queue: Option<usize>,
-    /// Milliseconds a message may wait in the queue before it is refused [default: 2000].
+    /// Milliseconds a change may wait in the writer's queue before it is refused [default: 5000].
     #[arg(long, env = "CHATOXIDE_WRITE_DEADLINE_MS")]
     pub write_deadline_ms: Option<u64>,
     /// Milliseconds a commit may take before its senders get `unavailable` [default: 5000].
@@ -284,6 +289,8 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub database_url: String,
+    /// Connections of the read pool; `None`: the backend's default.
+    pub database_pool: Option<u32>,
     /// Set: this process is a node of the cluster on that Redis.
     pub cluster: Option<ClusterConfig>,
     pub auth: AuthMode,
@@ -392,6 +399,10 @@ impl Config {
         let rules = Rules::parse(s.rules.as_deref().unwrap_or_default())
             .map_err(|why| anyhow::anyhow!("{why}"))?;
         let admin = admin_credentials(s.admin_username.clone(), s.admin_password.clone())?;
+        anyhow::ensure!(
+            s.database_pool.is_none_or(|n| (1..=1000).contains(&n)),
+            "database_pool must be 1 to 1000"
+        );
         let large_room = LargeRoom(s.large_room.unwrap_or(LargeRoom::default().0));
         anyhow::ensure!(large_room.0 >= 1, "large_room must be at least 1");
         Ok(Self {
@@ -400,6 +411,7 @@ impl Config {
             database_url: s
                 .database_url
                 .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
+            database_pool: s.database_pool,
             cluster,
             token,
             rates,
@@ -506,6 +518,7 @@ impl Settings {
             host: self.host.or(lower.host),
             port: self.port.or(lower.port),
             database_url: self.database_url.or(lower.database_url),
+            database_pool: self.database_pool.or(lower.database_pool),
             redis_url: self.redis_url.or(lower.redis_url),
             redis_prefix: self.redis_prefix.or(lower.redis_prefix),
             presence_ttl_ms: self.presence_ttl_ms.or(lower.presence_ttl_ms),

@@ -116,6 +116,23 @@ impl RateConfig {
 
 type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
 
+/// Every limit, as the rate-limited metric names them.
+pub const LIMIT_LABELS: [&str; 13] = [
+    command::MESSAGE,
+    command::JOIN,
+    command::HISTORY,
+    command::MEMBERS,
+    command::EDIT,
+    command::DELETE,
+    command::TYPING,
+    "publish",
+    "connect",
+    "session",
+    "admin_login",
+    "rooms_per_user",
+    "sockets_per_user",
+];
+
 /// One socket's tolerance for being refused: a client that keeps hammering a limit is
 /// disconnected rather than answered for ever.
 #[derive(Clone)]
@@ -170,19 +187,17 @@ impl RateLimits {
         }
     }
 
-    /// Whether the rooms limit is on (joining a new room then costs a count).
-    pub fn counts_rooms(&self) -> bool {
-        self.rooms_per_user.is_some()
+    /// Rooms one user may be a member of (checked in the join's transaction), if limited.
+    pub fn rooms_per_user(&self) -> Option<u64> {
+        self.rooms_per_user
     }
 
-    /// `forbidden` when a member of `held` rooms may not join another.
+    /// `forbidden` when a socket in `held` rooms may not enter another.
     pub fn another_room(&self, held: u64) -> Result<(), ChatError> {
         match self.rooms_per_user {
             Some(max) if held >= max => {
                 metrics::counter!(names::RATE_LIMITED, "limit" => "rooms_per_user").increment(1);
-                Err(ChatError::forbidden(format!(
-                    "at most {max} rooms per user; leave one first"
-                )))
+                Err(ChatError::too_many_rooms(max))
             }
             _ => Ok(()),
         }

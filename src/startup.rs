@@ -47,7 +47,8 @@ pub struct App {
 impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database_url)
+        metrics_from_zero(&config.rules);
+        let store = Store::open(&config.database_url, config.database_pool)
             .await
             .context("opening the database")?;
         let auth = Authenticator::new(&config.auth, &config.token)?;
@@ -241,6 +242,41 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every counter and gauge of a node, at zero from the start (the cluster's Redis metrics are
+/// started by the cluster link): "no data" on a dashboard never means "nothing happened".
+fn metrics_from_zero(rules: &crate::rules::Rules) {
+    use crate::chat::ErrorCode;
+    use crate::store::StoreError;
+    use crate::telemetry::{count_from_zero, counter_from_zero, names};
+    // The recorder first: what is recorded before it is installed is lost.
+    let _ = telemetry::metrics();
+    let codes = ErrorCode::ALL.map(ErrorCode::as_str);
+    let outcomes: Vec<&str> = std::iter::once("ok").chain(codes).collect();
+    for command in realtime::command_labels() {
+        for outcome in &outcomes {
+            metrics::counter!(names::COMMANDS, "command" => command, "outcome" => *outcome)
+                .increment(0);
+        }
+    }
+    let namespaces = std::iter::once(crate::rules::CHAT_NAMESPACE).chain(rules.extra_namespaces());
+    count_from_zero(names::CONNECTS, "namespace", namespaces);
+    let reasons = realtime::DISCONNECT_REASONS.map(realtime::reason_name);
+    count_from_zero(names::DISCONNECTS, "reason", reasons);
+    count_from_zero(names::HANDSHAKE_REJECTIONS, "code", codes);
+    count_from_zero(names::STORAGE_ERRORS, "kind", StoreError::KINDS);
+    count_from_zero(names::RATE_LIMITED, "limit", crate::limits::LIMIT_LABELS);
+    for family in [
+        names::BROADCASTS,
+        names::BROADCAST_FAILURES,
+        names::FANOUT_FALLBACKS,
+    ] {
+        count_from_zero(family, "event", realtime::broadcast_labels());
+    }
+    counter_from_zero(names::SLOW_CLIENT_DISCONNECTS);
+    counter_from_zero(names::ABUSE_DISCONNECTS);
+    metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 
 /// Keeps the rate limiters from growing with every user ever seen. Ends with the runtime.

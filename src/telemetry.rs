@@ -196,6 +196,23 @@ pub fn watch_runtime() {
     });
 }
 
+/// A counter family starts at zero for each value of its label (none: the counter alone), so
+/// that dashboards and alerts see 0 rather than no data before the first event.
+pub fn count_from_zero<'a>(
+    name: &'static str,
+    label: &'static str,
+    values: impl IntoIterator<Item = &'a str>,
+) {
+    for value in values {
+        metrics::counter!(name, label => value.to_owned()).increment(0);
+    }
+}
+
+/// A counter without labels, from zero.
+pub fn counter_from_zero(name: &'static str) {
+    metrics::counter!(name).increment(0);
+}
+
 /// Names and help texts of every metric, in one place.
 pub mod names {
     pub const CONNECTIONS: &str = "chatoxide_connections";

@@ -1,5 +1,6 @@
 // The database a test server runs on: a SQLite file of its own, or a PostgreSQL database of its
 // own (created here, dropped on cleanup). TEST_DB picks the backend for the whole run.
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,4 +64,47 @@ async function admin(sql) {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Holds the database's write lock from outside the server, as a long transaction of another
+ * program would: the server's writes wait (reads go on). Resolves once the lock is held, with
+ * `release()`. SQLite: a second process (Python's sqlite3) in `BEGIN IMMEDIATE`; PostgreSQL:
+ * a transaction holding EXCLUSIVE locks on the chat's tables.
+ */
+export async function holdWriteLock(db) {
+  if (backend === "postgres") {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query("BEGIN");
+    await client.query("LOCK TABLE rooms, memberships, messages IN EXCLUSIVE MODE");
+    return {
+      async release() {
+        await client.query("COMMIT");
+        await client.end();
+      },
+    };
+  }
+  const path = new URL(db.url.replace(/^sqlite:/, "file:")).pathname;
+  const holder = spawn("python3", [
+    "-c",
+    "import sqlite3, sys\n" +
+      "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n" +
+      "c.execute('BEGIN IMMEDIATE')\n" +
+      "print('held', flush=True)\n" +
+      "sys.stdin.readline()\n" +
+      "c.execute('COMMIT')\n",
+    path,
+  ], { stdio: ["pipe", "pipe", "inherit"] });
+  await new Promise((resolve, reject) => {
+    holder.stdout.once("data", resolve);
+    holder.once("exit", (code) => reject(new Error(`the lock holder exited (${code})`)));
+  });
+  return {
+    async release() {
+      const exited = new Promise((resolve) => holder.once("exit", resolve));
+      holder.stdin.end("\n");
+      await exited;
+    },
+  };
 }

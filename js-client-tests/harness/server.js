@@ -36,12 +36,13 @@ class Server {
     this.log = [];
   }
 
-  async start() {
+  /** Starts the process; `samePort` listens where the last run did (clients reconnect there). */
+  async start({ samePort = false } = {}) {
     this.process = spawn(binary, this.args, {
       env: {
         PATH: process.env.PATH,
         HOST: "127.0.0.1",
-        PORT: "0",
+        PORT: samePort && this.port ? String(this.port) : "0",
         DATABASE_URL: this.db.url,
         LOG_FORMAT: "json",
         RUST_LOG: process.env.CHATOXIDE_LOG ?? "info",
@@ -87,10 +88,13 @@ class Server {
     return this.exited;
   }
 
-  /** Stops (SIGTERM) and starts again on the same database, on a new port. */
-  async restart() {
-    const exit = await this.stop();
-    await this.start();
+  /**
+   * Stops (SIGTERM, or `signal`) and starts again on the same database: on a new port, or
+   * with `samePort` where the clients were (they reconnect by themselves).
+   */
+  async restart({ signal = "SIGTERM", samePort = false } = {}) {
+    const exit = await this.stop(signal);
+    await this.start({ samePort });
     return exit;
   }
 

@@ -18,6 +18,17 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [Self; 8] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
@@ -83,6 +94,11 @@ impl ChatError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// A join past the rooms a user may be a member of.
+    pub fn too_many_rooms(max: u64) -> Self {
+        Self::forbidden(format!("at most {max} rooms per user; leave one first"))
     }
 
     pub fn not_a_member(room: &str) -> Self {

@@ -41,6 +41,9 @@ pub enum LinkError {
 
 type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
 
+/// Every Redis operation, as the Redis errors metric names them.
+pub const OPERATIONS: [&str; 5] = ["publish", "subscribe", "unsubscribe", "numsub", "presence"];
+
 /// A reconnecting Redis connection with pub/sub. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Link {

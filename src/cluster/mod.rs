@@ -9,6 +9,7 @@ pub use presence::Registry;
 
 use crate::config::ClusterConfig;
 use crate::presence::Counts;
+use crate::telemetry::{self, names};
 use anyhow::Context;
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
@@ -30,6 +31,14 @@ impl Node {
     /// Connects to Redis and starts keeping this node's presence there. A node needs Redis to
     /// join; once running it outlives Redis outages.
     pub async fn join(config: &ClusterConfig, counts: Counts) -> anyhow::Result<(Self, Registry)> {
+        telemetry::count_from_zero(names::REDIS_ERRORS, "op", link::OPERATIONS);
+        for counter in [
+            names::REDIS_PUBLISHED,
+            names::REDIS_RECEIVED,
+            names::REDIS_DROPPED,
+        ] {
+            telemetry::counter_from_zero(counter);
+        }
         let link = Link::connect(&config.redis_url)
             .await
             .context("connecting to Redis (REDIS_URL)")?;

@@ -9,6 +9,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The label room changes are counted under.
+pub(super) const ROOMS: &str = "rooms";
+
 /// One broadcast in this many has its audience on this node counted.
 const AUDIENCE_SAMPLE: u64 = 16;
 static BROADCASTS_SEEN: AtomicU64 = AtomicU64::new(0);
@@ -84,7 +87,7 @@ pub(super) async fn enroll<A: Adapter>(
         Move::Leave => select().leave(room.to_owned()).await,
     };
     let Err(err) = everywhere else { return };
-    metrics::counter!(names::FANOUT_FALLBACKS, "event" => "rooms").increment(1);
+    metrics::counter!(names::FANOUT_FALLBACKS, "event" => ROOMS).increment(1);
     tracing::warn!(error = %err, room, ?change, "other nodes out of reach: room change made on this node only");
     let here = match change {
         Move::Join => select().local().join(room.to_owned()).await,

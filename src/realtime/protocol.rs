@@ -17,6 +17,11 @@ pub mod command {
     pub const MEMBERS: &str = "members";
     pub const EDIT: &str = "edit";
     pub const DELETE: &str = "delete";
+
+    /// Every command, in the order of the contract's table.
+    pub const ALL: [&str; 10] = [
+        JOIN, LEAVE, MESSAGE, TYPING, HISTORY, READ, PRESENCE, MEMBERS, EDIT, DELETE,
+    ];
 }
 
 /// Server → client events.
@@ -30,6 +35,18 @@ pub mod event {
     pub const READ: &str = "read";
     pub const MEMBER_COUNT: &str = "member_count";
     pub const ERROR: &str = "error";
+
+    /// Every event the server broadcasts to rooms (`error` goes to one socket only).
+    pub const BROADCAST: [&str; 8] = [
+        MESSAGE,
+        MESSAGE_UPDATED,
+        MESSAGE_DELETED,
+        USER_JOINED,
+        USER_LEFT,
+        TYPING,
+        READ,
+        MEMBER_COUNT,
+    ];
 }
 
 /// Turns a command's argument into its typed form: it must be one object, with the fields of `T`.

@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The label relayed events are counted under in the command metrics.
-const RELAY: &str = "relay";
+pub(super) const RELAY: &str = "relay";
 
 /// Rooms one socket may be put in by join rules, whatever the configured limits.
 const MAX_RULE_ROOMS: usize = 1000;

@@ -14,7 +14,7 @@ use crate::chat::{
     ChatError, HistoryQuery, MEMBERS_IN_REPLY, MemberQuery, MessageId, RoomName, User,
 };
 use crate::state::AppState;
-use crate::store::{self, Announce, JoinRequest, LeaveRequest, RoomRef};
+use crate::store::{self, Announce, JoinRequest, LeaveRequest, Refusal, RoomRef};
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
@@ -54,24 +54,16 @@ async fn run_join<A: Adapter>(
     {
         return rejoined(app, room, since).await;
     }
-    if app.limits.counts_rooms() {
-        let held = app.store.membership_count(&user.id).await?;
-        // A repeated join costs no room: only one of a room the user is not in is refused.
-        if let Err(refused) = app.limits.another_room(held)
-            && app.store.membership(&name, &user.id).await?.is_none()
-        {
-            return Err(refused);
-        }
-    }
     let request = JoinRequest {
         room: name,
         user: user.clone(),
         since,
+        max_rooms: app.limits.rooms_per_user(),
     };
     let joined = app
         .writer
         .join(request, announce_join(socket, user, app))
-        .await?;
+        .await??;
     Ok(Joined {
         room: joined.room.name,
         members: joined.members,
@@ -114,9 +106,10 @@ fn announce_join<A: Adapter>(
     socket: &SocketRef<A>,
     user: User,
     app: &AppState,
-) -> Announce<store::Joined> {
+) -> Announce<Result<store::Joined, Refusal>> {
     let (socket, app) = (socket.clone(), app.clone());
     Box::new(move |joined| {
+        let joined = joined.as_ref().ok()?;
         let (room, newly, count) = (joined.room.name.clone(), joined.newly, joined.member_count);
         Some(Box::pin(async move {
             delivery::enroll(|| socket.within(user.personal_room()), &room, Move::Join).await;

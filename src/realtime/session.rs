@@ -204,9 +204,12 @@ async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
 }
 
+/// The label of events no command or rule serves, in the command metrics.
+pub(super) const UNKNOWN: &str = "unknown";
+
 async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
     reply.send::<()>(
-        "unknown",
+        UNKNOWN,
         Err(ChatError::bad_request(format!("unknown command '{name}'"))),
     );
 }
@@ -216,7 +219,7 @@ async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
 async fn ignored<A: Adapter>(Event(name): Event, reply: Reply<A>) {
     if reply.wants_ack() {
         reply.send::<()>(
-            "unknown",
+            UNKNOWN,
             Err(ChatError::bad_request(format!(
                 "no rule serves event '{name}'"
             ))),
@@ -233,6 +236,18 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReaso
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), reason = reason_name(reason), "disconnected");
     metrics::counter!(names::DISCONNECTS, "reason" => reason_name(reason)).increment(1);
 }
+
+/// Every reason a socket may go, for the disconnect metrics.
+pub const DISCONNECT_REASONS: [DisconnectReason; 8] = [
+    DisconnectReason::TransportClose,
+    DisconnectReason::MultipleHttpPollingError,
+    DisconnectReason::PacketParsingError,
+    DisconnectReason::TransportError,
+    DisconnectReason::HeartbeatTimeout,
+    DisconnectReason::ClientNSDisconnect,
+    DisconnectReason::ServerNSDisconnect,
+    DisconnectReason::ClosingServer,
+];
 
 /// Node's names for why a socket went (the reasons socket.io clients and the admin UI show).
 pub fn reason_name(reason: DisconnectReason) -> &'static str {

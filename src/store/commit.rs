@@ -9,7 +9,9 @@
 //! edits of one message) never share a batch (see `gather` in writer.rs).
 
 use super::batch::append;
-use super::memberships::{add_members, mark_read, member_counts, members_page, remove_members};
+use super::memberships::{
+    add_members, mark_read, member_counts, members_page, remove_members, within_room_limits,
+};
 use super::messages::{delete, edit, history_page};
 use super::writer::{Broadcast, Change, Job, Pending, WriterConfig};
 use super::{
@@ -31,6 +33,11 @@ pub(super) async fn commit(
 ) -> Vec<Broadcast> {
     let mut live = Vec::with_capacity(batch.len());
     for job in batch {
+        if job.change.abandoned() {
+            // Its sender stopped waiting and was told the outcome is unknown: not making it
+            // keeps that true and spares the work.
+            continue;
+        }
         if job.enqueued.elapsed() <= config.queue_deadline {
             live.push(job.change);
         } else {
@@ -149,7 +156,7 @@ impl Group {
 #[derive(Default)]
 struct Sorted {
     rooms: Vec<Pending<RoomName, RoomRef>>,
-    joins: Vec<Pending<JoinRequest, Joined>>,
+    joins: Vec<Pending<JoinRequest, Result<Joined, Refusal>>>,
     messages: Vec<Group>,
     leaves: Vec<Pending<LeaveRequest, Option<Left>>>,
     reads: Vec<Pending<ReadMark, Option<Marked>>>,
@@ -160,7 +167,7 @@ struct Sorted {
 /// What the transaction decided, in the order of [`Sorted`]'s lists.
 struct Outcomes {
     rooms: Vec<RoomRef>,
-    joins: Vec<Joined>,
+    joins: Vec<Result<Joined, Refusal>>,
     /// Per message group: its new message, `None` for a key stored before (a retry).
     messages: Vec<Option<Message>>,
     leaves: Vec<Option<Left>>,
@@ -319,22 +326,31 @@ async fn apply(store: &Store, txn: &DatabaseTransaction, s: &Sorted) -> Result<O
         .iter()
         .map(|p| room_of(p.request.room.as_str()))
         .collect::<Result<Vec<_>, _>>()?;
+    let limits: Vec<(i64, &str, Option<u64>)> = s
+        .joins
+        .iter()
+        .zip(&joined)
+        .map(|(p, room)| (room.id, p.request.user.id.as_str(), p.request.max_rooms))
+        .collect();
+    let allowed = within_room_limits(txn, &limits).await?;
     let members: Vec<(i64, &User)> = s
         .joins
         .iter()
         .zip(&joined)
-        .map(|(p, room)| (room.id, &p.request.user))
+        .zip(&allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|((p, room), _)| (room.id, &p.request.user))
         .collect();
-    let newly = add_members(txn, &members).await?;
+    let mut newly = add_members(txn, &members).await?.into_iter();
     let mut missed = Vec::with_capacity(s.joins.len());
-    for (p, room) in s.joins.iter().zip(&joined) {
+    for ((p, room), allowed) in s.joins.iter().zip(&joined).zip(&allowed) {
         missed.push(match p.request.since {
-            Some(since) => Some(
+            Some(since) if *allowed => Some(
                 history_page(txn, room, HistoryQuery::since(since))
                     .await?
                     .messages,
             ),
-            None => None,
+            _ => None,
         });
     }
     let drafts: Vec<&Draft> = s.messages.iter().map(|g| &g.leader.request).collect();
@@ -373,19 +389,27 @@ async fn apply(store: &Store, txn: &DatabaseTransaction, s: &Sorted) -> Result<O
         let page = members_page(txn, room, &MemberQuery::first()).await?;
         firsts.insert(room, page.members.into());
     }
-    let joins = joined
-        .into_iter()
-        .zip(newly)
+    let joins = s
+        .joins
+        .iter()
+        .zip(joined)
+        .zip(allowed)
         .zip(missed)
-        .map(|((room, newly), missed)| Joined {
-            members: firsts
-                .get(&room.id)
-                .cloned()
-                .unwrap_or_else(|| Arc::from([])),
-            member_count: count(room.id),
-            room,
-            newly,
-            missed,
+        .map(|(((p, room), allowed), missed)| {
+            if !allowed {
+                let max = p.request.max_rooms.unwrap_or_default();
+                return Err(Refusal::TooManyRooms(max));
+            }
+            Ok(Joined {
+                members: firsts
+                    .get(&room.id)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from([])),
+                member_count: count(room.id),
+                newly: newly.next().unwrap_or(false),
+                room,
+                missed,
+            })
         })
         .collect();
     let leaves = s

@@ -31,10 +31,10 @@ pub struct Store {
     pub(super) flights: Flights,
 }
 
-/// Which of the two pools a connection belongs to.
+/// Which of the two pools a connection belongs to; the read pool's size, if configured.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pool {
-    Reads,
+    Reads(Option<u32>),
     Writes,
 }
 
@@ -45,12 +45,15 @@ impl Store {
     /// crash of the process and of the machine; readers never wait for the writer.
     /// `sqlite::memory:` is one connection for both (each connection to it would be a
     /// database of its own).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    ///
+    /// `reads` sizes the read pool (default: 8 on SQLite, 16 on PostgreSQL); the writer's pool
+    /// is one connection (two on PostgreSQL).
+    pub async fn open(url: &str, reads: Option<u32>) -> Result<Self, StoreError> {
         let writes = connect_and_migrate(options(url, Pool::Writes)).await?;
         let db = if is_in_memory(url) {
             writes.clone()
         } else {
-            Database::connect(options(url, Pool::Reads)).await?
+            Database::connect(options(url, Pool::Reads(reads))).await?
         };
         Ok(Self {
             db,
@@ -109,7 +112,7 @@ fn options(url: &str, pool: Pool) -> ConnectOptions {
         let size = match pool {
             _ if is_in_memory(url) => 1,
             Pool::Writes => 1,
-            Pool::Reads => 8,
+            Pool::Reads(size) => size.unwrap_or(8),
         };
         options
             .max_connections(size)
@@ -120,7 +123,7 @@ fn options(url: &str, pool: Pool) -> ConnectOptions {
     } else {
         let size = match pool {
             Pool::Writes => 2,
-            Pool::Reads => 16,
+            Pool::Reads(size) => size.unwrap_or(16),
         };
         options.max_connections(size).min_connections(1);
     }

@@ -36,23 +36,42 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// The database is away or too busy to take this now (trying later may work), as opposed to a
+/// statement it refused.
 fn is_unreachable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            **e,
-            sqlx::Error::Io(_)
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::Protocol(_)
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-        ),
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| BUSY.contains(&&*code)),
+                _ => false,
+            }
+        }
         _ => false,
     }
 }
 
+/// Error codes of a database that is busy or going away: SQLite's `SQLITE_BUSY` and
+/// `SQLITE_LOCKED` (another process held the write lock past the busy timeout), and
+/// PostgreSQL's shutdown, "cannot connect now" and "too many connections".
+const BUSY: [&str; 7] = ["5", "6", "517", "57P01", "57P02", "57P03", "53300"];
+
 impl StoreError {
+    /// Every kind, as the storage errors metric names them.
+    pub const KINDS: [&'static str; 5] = [
+        "unavailable",
+        "internal",
+        "overloaded",
+        "stalled",
+        "stopped",
+    ];
+
     /// The kind, as the storage errors metric names it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -106,6 +125,11 @@ impl From<Refusal> for ChatError {
             Refusal::NotFound => ChatError::not_found("no such message"),
             Refusal::NotAuthor => {
                 ChatError::forbidden("only the author may change or delete a message")
+            }
+            Refusal::TooManyRooms(max) => {
+                metrics::counter!(crate::telemetry::names::RATE_LIMITED, "limit" => "rooms_per_user")
+                    .increment(1);
+                ChatError::too_many_rooms(max)
             }
         }
     }

@@ -22,6 +22,8 @@ pub struct JoinRequest {
     pub user: User,
     /// Set: the reply carries the messages stored after this one, before the join.
     pub since: Option<MessageId>,
+    /// Set: a user who is a member of this many rooms may not join another.
+    pub max_rooms: Option<u64>,
 }
 
 /// A stored join, with what its reply carries, read in the transaction that stored it.
@@ -171,6 +173,60 @@ pub(super) async fn members_page(
         members: rows.into_iter().map(user_of).collect(),
         has_more,
     })
+}
+
+/// Which of the joins `(room id, user id, the user's most rooms)` stay within their user's
+/// rooms: a user at the limit may repeat a join, not join another room. Counted in the
+/// transaction that adds them, joins of the same batch included, so two joins at once cannot
+/// both take the last place.
+pub(super) async fn within_room_limits(
+    txn: &impl ConnectionTrait,
+    joins: &[(i64, &str, Option<u64>)],
+) -> Result<Vec<bool>, DbErr> {
+    let limited: BTreeSet<&str> = joins
+        .iter()
+        .filter(|(_, _, max)| max.is_some())
+        .map(|(_, user, _)| *user)
+        .collect();
+    if limited.is_empty() {
+        return Ok(vec![true; joins.len()]);
+    }
+    let mut held: HashMap<String, u64> = HashMap::with_capacity(limited.len());
+    let limited: Vec<&str> = limited.into_iter().collect();
+    for chunk in limited.chunks(PER_STATEMENT) {
+        let counts: Vec<(String, i64)> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::UserId)
+            .column_as(membership::Column::RoomId.count(), "rooms")
+            .filter(membership::Column::UserId.is_in(chunk.iter().copied()))
+            .group_by(membership::Column::UserId)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        held.extend(counts.into_iter().map(|(user, n)| (user, count_of(n))));
+    }
+    let mut allowed = Vec::with_capacity(joins.len());
+    for (room_id, user, max) in joins {
+        let count = held.entry((*user).to_owned()).or_default();
+        let fits = match max {
+            Some(max) if *count >= *max => is_member(txn, *room_id, user).await?,
+            _ => {
+                *count += 1;
+                true
+            }
+        };
+        allowed.push(fits);
+    }
+    Ok(allowed)
+}
+
+async fn is_member(txn: &impl ConnectionTrait, room_id: i64, user_id: &str) -> Result<bool, DbErr> {
+    Ok(
+        membership::Entity::find_by_id((room_id, user_id.to_owned()))
+            .one(txn)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Adds the memberships `(room id, user)`, many per statement; answers, for each, whether it

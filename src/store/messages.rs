@@ -45,13 +45,15 @@ pub struct Removal {
     pub changed: bool,
 }
 
-/// Why an edit or a deletion was not made, decided in its transaction.
+/// Why a change was not made, decided in its transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// No such message (for an edit: or it is deleted).
     NotFound,
     /// Someone else wrote it.
     NotAuthor,
+    /// A join by a user who is a member of this many rooms, the most allowed.
+    TooManyRooms(u64),
 }
 
 impl Store {

