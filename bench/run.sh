@@ -19,12 +19,22 @@
 #   bench/run.sh cluster [REPS]   the fanout scenario over 3 chatoxide nodes on Redis + PostgreSQL
 #                                 against 1 node, at stepped RATES
 #   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
+#   bench/run.sh joinstorm [REPS] SOCKETS (5000) connected sockets send `join` for one room at the same
+#                                 moment: time to the last answer, failures, server CPU, the next
+#                                 message delivered once to each (SQLite, PostgreSQL; Node with the
+#                                 join in memory, and stored in PostgreSQL; rate limits off, and
+#                                 chatoxide once more with every default)
+#   bench/run.sh reconnect [REPS] CLIENTS (10000) in one room, the server killed (SIGKILL) and started
+#                                 again: time until every client is back in its room, with
+#                                 socket.io-client's reconnection delays and every default setting
 #
 # Runs are interleaved (A B A B ...); the server is pinned to core 0, the load tool to core 1.
 # Each run gets a fresh server and database. chatoxide runs with its rate limits off (the
-# baseline has none, and one load user sends far more than a person). Results: one JSON line
+# baseline has none, and one load user sends far more than a person), unless DEFAULTS=1 (the
+# reconnect storm, and the `defaults` joinstorm runs, keep every default). Results: one JSON line
 # per run (per step for fanout) in bench/results/, then the medians and the ratios to Node.
-# Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432).
+# Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432); TARGETS picks the
+# servers of the joinstorm and reconnect scenarios (e.g. TARGETS=chatoxide-sqlite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +53,7 @@ server_pids=
 db=
 server_dir=
 stop_server() {
+  [ -n "${KEEP_LOG:-}" ] && [ -n "$server_dir" ] && tail -5 "$server_dir/server.log" >&2
   for pid in $server_pids; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -74,22 +85,32 @@ fresh_pg() {
   echo "$pg/$name"
 }
 
-# start TARGET: chatoxide-sqlite | chatoxide-postgres | node-postgres; sets $db and $server_pids
+# start TARGET: chatoxide-sqlite | chatoxide-postgres | node-postgres | node-memory: a fresh
+# database, then the server; sets $db, $server_dir and $server_pids
 start() {
-  local dir
-  dir=$(mktemp -d)
-  server_dir=$dir
+  server_dir=$(mktemp -d)
   case "$1" in
-    chatoxide-sqlite) db="sqlite://$dir/chat.db?mode=rwc" ;;
+    chatoxide-sqlite) db="sqlite://$server_dir/chat.db?mode=rwc" ;;
     chatoxide-postgres) db=$(fresh_pg chatoxide) ;;
-    node-postgres) db=$(fresh_pg node) ;;
+    node-*) db=$(fresh_pg node) ;;
   esac
-  if [ "$1" = node-postgres ]; then
-    DATABASE_URL=$db PORT=$port taskset -c 0 node bench/node-baseline/server.js >"$dir/server.log" 2>&1 &
-  else
-    RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db PORT=$port HOST=127.0.0.1 taskset -c 0 target/release/chatoxide >"$dir/server.log" 2>&1 &
-  fi
+  launch "$1"
+}
+
+# launch TARGET: the server on $db (again, after a kill), pinned to core 0; sets $server_pids
+launch() {
+  local limits=(CHATOXIDE_RATE_LIMITS=false)
+  [ "${DEFAULTS:-}" = 1 ] && limits=()
+  case "$1" in
+    node-postgres) JOIN_STORE=${JOIN_STORE:-} JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
+      taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
+    node-memory) JOIN_STORE= JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
+      taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
+    *) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
+      taskset -c 0 target/release/chatoxide >>"$server_dir/server.log" 2>&1 & ;;
+  esac
   server_pids=$!
+  echo "$server_pids" >"$server_dir/pid"
   wait_ready
 }
 
@@ -217,6 +238,43 @@ case "$scenario" in
       done
     done
     ;;
+  joinstorm)
+    for rep in $(seq "$reps"); do
+      for target in ${TARGETS:-chatoxide-sqlite chatoxide-postgres node-memory node-postgres}; do
+        JOIN_STORE=1 JOIN_EVENTS=1 start "$target"
+        load joinstorm --url "$url" --pid "$server_pids" --sockets "${SOCKETS:-5000}" --prefix "r$rep" --label "$target joinstorm"
+        stop_server
+      done
+      for target in chatoxide-sqlite chatoxide-postgres; do
+        DEFAULTS=1 start "$target"
+        load joinstorm --url "$url" --pid "$server_pids" --sockets "${SOCKETS:-5000}" --prefix "r$rep" --label "$target joinstorm-defaults"
+        stop_server
+      done
+    done
+    ;;
+  reconnect)
+    for rep in $(seq "$reps"); do
+      for target in ${TARGETS:-chatoxide-sqlite chatoxide-postgres node-memory}; do
+        export DEFAULTS=1
+        start "$target"
+        out="$server_dir/load.out"
+        taskset -c 1 target/release/chatoxide-load reconnect --url "$url" --clients "${CLIENTS:-10000}" \
+          --pid-file "$server_dir/pid" --prefix "r$rep" --label "$target reconnect" >"$out" &
+        loader=$!
+        until grep -q ready "$out" 2>/dev/null; do
+          kill -0 "$loader" 2>/dev/null || { echo "the load tool stopped before the storm" >&2; exit 1; }
+          sleep 0.2
+        done
+        kill -KILL "$server_pids"
+        wait "$server_pids" 2>/dev/null || true
+        launch "$target"
+        wait "$loader"
+        grep -v ready "$out" | tee -a "$results"
+        unset DEFAULTS
+        stop_server
+      done
+    done
+    ;;
   history)
     for target in chatoxide-sqlite chatoxide-postgres; do
       start "$target"
@@ -225,7 +283,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster [REPS] | history" >&2
+    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster|joinstorm|reconnect [REPS] | history" >&2
     exit 2
     ;;
 esac

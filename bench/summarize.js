@@ -40,6 +40,22 @@ const summarize = {
     redis_dropped: sum(rs, (r) => r.redis_dropped),
     group: rs[0].group,
   }),
+  joinstorm: (rs) => ({
+    ok: median(rs.map((r) => r.ok)),
+    failed: sum(rs, (r) => Object.values(r.failures).reduce((a, b) => a + b, 0)),
+    last_ok_ms: round(median(rs.map((r) => r.last_ok_ms)), 0),
+    p50_ms: round(median(rs.map((r) => r.latency.p50_ms)), 0),
+    cpu_to_last_answer: round(median(rs.map((r) => r.server_cpu_secs_to_last_answer))),
+    cpu_until_quiet: round(median(rs.map((r) => r.server_cpu_secs_until_quiet))),
+    next_message_once: median(rs.map((r) => r.next_message_once)),
+  }),
+  reconnect: (rs) => ({
+    back: median(rs.map((r) => r.back)),
+    back_after_listening_ms: round(median(rs.map((r) => r.back_after_listening_ms)), 0),
+    refused_tries: sum(rs, (r) => r.refused_tries),
+    server_cpu_secs: round(median(rs.map((r) => r.server_cpu_secs))),
+    message_reached: median(rs.map((r) => r.message_reached)),
+  }),
   history: (rs) => ({
     p50_ms: median(rs.map((r) => r.page_latency.p50_ms)),
     p99_ms: median(rs.map((r) => r.page_latency.p99_ms)),
@@ -56,8 +72,8 @@ const ratios = [];
 for (const r of rows) {
   const [target, ...rest] = r.label.split(" ");
   const kind = rest.join(" ");
-  let base = byLabel.get(`node-postgres ${kind}`);
-  let against = "node";
+  let base = byLabel.get(`node-postgres ${kind}`) ?? byLabel.get(`node-memory ${kind}`);
+  let against = base?.label.split(" ")[0] ?? "node";
   if (target === "chatoxide" && /^3-node/.test(kind)) {
     base = byLabel.get(`chatoxide ${kind.replace(/^3-node/, "1-node")}`);
     against = "1 node";
@@ -65,7 +81,7 @@ for (const r of rows) {
     base = byLabel.get(`${target} beside-0`);
     against = "beside none";
   }
-  if (!base || base === r || target === "node-postgres" && against === "node") continue;
+  if (!base || base === r || target.startsWith("node-")) continue;
   const row = { label: r.label, against };
   if (r.acked_per_sec !== undefined) {
     if (!/roundtrip|beside/.test(kind)) row["throughput ×"] = ratio(r.acked_per_sec, base.acked_per_sec);
@@ -75,6 +91,12 @@ for (const r of rows) {
   } else if (r.rss_bytes_per_conn !== undefined) {
     row["RSS/conn ÷"] = ratio(r.rss_bytes_per_conn, base.rss_bytes_per_conn);
     row["connections/s ×"] = ratio(r.connections_per_sec, base.connections_per_sec);
+  } else if (r.last_ok_ms !== undefined) {
+    row["last ok ÷"] = ratio(r.last_ok_ms, base.last_ok_ms);
+    row["CPU until quiet ÷"] = ratio(r.cpu_until_quiet, base.cpu_until_quiet);
+  } else if (r.back_after_listening_ms !== undefined) {
+    row["all back ÷"] = ratio(r.back_after_listening_ms, base.back_after_listening_ms);
+    row["server CPU ÷"] = ratio(r.server_cpu_secs, base.server_cpu_secs);
   } else if (r.deliveries_per_sec !== undefined) {
     row["CPU/delivery ÷"] = ratio(r.cpu_us_per_delivery, base.cpu_us_per_delivery);
     row["p99 ÷"] = ratio(r.p99_ms, base.p99_ms);

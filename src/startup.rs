@@ -156,8 +156,7 @@ impl App {
             // Outside `admit`: fetching the client bundle is not a new session.
             .layer(axum::middleware::from_fn(http::client::serve))
             .layer(cors(&config.cors_origins));
-        let listener = TcpListener::bind((config.host, config.port))
-            .await
+        let listener = listen(SocketAddr::from((config.host, config.port)))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         Ok(Self {
             listener,
@@ -277,6 +276,27 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     counter_from_zero(names::SLOW_CLIENT_DISCONNECTS);
     counter_from_zero(names::ABUSE_DISCONNECTS);
     metrics::gauge!(names::WRITE_QUEUE).set(0.0);
+}
+
+/// Connections the kernel may hold for the server before it accepts them; it takes at most
+/// `net.core.somaxconn` (4096 on recent kernels).
+const BACKLOG: i32 = 65_535;
+
+/// The listening socket, with a backlog for a crowd: after a restart every client reconnects
+/// within a second or two, and a connection the full queue drops is retried by the client's
+/// kernel only after 1, 3, 7 s. tokio's `bind` asks for 1024.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Keeps the rate limiters from growing with every user ever seen. Ends with the runtime.

@@ -15,6 +15,8 @@ await pool.query(`CREATE TABLE IF NOT EXISTS node_messages (
   id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL, user_id TEXT NOT NULL, user_name TEXT NOT NULL,
   text TEXT NOT NULL, client_id TEXT, created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   UNIQUE (user_id, client_id))`);
+await pool.query(`CREATE TABLE IF NOT EXISTS node_memberships (
+  room TEXT NOT NULL, user_id TEXT NOT NULL, user_name TEXT NOT NULL, PRIMARY KEY (room, user_id))`);
 
 const http = createServer();
 const io = new Server(http, { cors: { origin: "*" }, perMessageDeflate: false, httpCompression: false });
@@ -22,8 +24,22 @@ const io = new Server(http, { cors: { origin: "*" }, perMessageDeflate: false, h
 io.on("connection", (socket) => {
   const name = socket.handshake.auth?.username ?? `guest-${socket.id.slice(0, 8)}`;
   const user = { id: name, name };
-  socket.on("join", ({ room }, ack) => {
+  socket.on("join", async ({ room }, ack) => {
+    // JOIN_STORE=1: the membership is stored first, as chatoxide stores it.
+    if (process.env.JOIN_STORE === "1") {
+      try {
+        await pool.query(
+          "INSERT INTO node_memberships (room, user_id, user_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+          [room, user.id, user.name],
+        );
+      } catch (err) {
+        ack?.({ ok: false, error: { code: "unavailable", message: err.message } });
+        return;
+      }
+    }
     socket.join(room);
+    // JOIN_EVENTS=1: the room hears of every join, as the usual chat app tells it.
+    if (process.env.JOIN_EVENTS === "1") socket.to(room).emit("user_joined", { room, user });
     ack?.({ ok: true, room, members: [user] });
   });
   socket.on("typing", ({ room, typing }, ack) => {

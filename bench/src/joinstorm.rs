@@ -49,12 +49,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let probe = format!("{}-probe", args.prefix);
     let end = format!("{}-end", args.prefix);
     let sockets = connect_all(&args).await?;
-    let mut sender = Socket::connect(
-        &args.url,
-        &json!({ "username": format!("{}-sender", args.prefix) }),
-    )
-    .await?;
-    sender.call(1, "join", &json!({ "room": room })).await?;
     let (start_tx, start) = watch::channel(None::<Instant>);
     let (answered, mut answers) = mpsc::unbounded_channel();
     let mut joiners = tokio::task::JoinSet::new();
@@ -89,6 +83,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_count = max_count.max(answer.member_count.unwrap_or(0));
     }
     let cpu_at_last_answer = server::cpu_secs(args.pid)?;
+    // The sender joins after the storm: a socket that waited through it without reading would
+    // miss its pings and be dropped by a slow server.
+    let mut sender = Socket::connect(
+        &args.url,
+        &json!({ "username": format!("{}-sender", args.prefix) }),
+    )
+    .await?;
+    sender.call(1, "join", &json!({ "room": room })).await?;
     // The next message, then a last one: a joiner has all it will get of the first once the
     // second is in (events to one socket come in order).
     sender

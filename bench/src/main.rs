@@ -6,6 +6,7 @@ mod fanout;
 mod history;
 mod idle;
 mod joinstorm;
+mod reconnect;
 mod report;
 mod server;
 mod socketio;
@@ -31,6 +32,9 @@ enum Scenario {
     /// Many sockets join one room at the same moment: time to the last answer, failures,
     /// server CPU, and the next message delivered exactly once to every joiner.
     Joinstorm(joinstorm::Args),
+    /// Clients in a room while the server is killed and started again: how long until every
+    /// one is back (socket.io-client's reconnection delays), and in its room.
+    Reconnect(reconnect::Args),
     /// Seeds a room with many messages straight into the database, then times history pages.
     History(history::Args),
 }
@@ -43,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => fanout::run(args).await,
         Scenario::Idle(args) => idle::run(args).await,
         Scenario::Joinstorm(args) => joinstorm::run(args).await,
+        Scenario::Reconnect(args) => reconnect::run(args).await,
     }
 }

@@ -32,18 +32,29 @@ impl Event {
 impl Socket {
     /// `base` is `http://host:port`.
     pub async fn connect(base: &str, auth: &Value) -> anyhow::Result<Self> {
-        let mut socket = Self::open(base).await?;
-        socket.send(format!("40{auth}")).await?;
+        let socket = Self::open(base).await?;
+        socket.handshake(auth).await
+    }
+
+    /// As [`Socket::connect`], from the local port `from` of 127.0.0.1 (see [`SourcePorts`]).
+    pub async fn connect_from(base: &str, auth: &Value, from: u16) -> anyhow::Result<Self> {
+        let socket = Self::open_from(base, from).await?;
+        socket.handshake(auth).await
+    }
+
+    /// The Socket.IO `connect` of an open session.
+    async fn handshake(mut self, auth: &Value) -> anyhow::Result<Self> {
+        self.send(format!("40{auth}")).await?;
         loop {
-            let frame = socket.frame().await?;
+            let frame = self.frame().await?;
             if frame.starts_with("40") {
-                return Ok(socket);
+                return Ok(self);
             }
             if frame.starts_with("44") {
                 bail!("connect refused: {frame}");
             }
             if frame.as_str() == "2" {
-                socket.send("3".into()).await?;
+                self.send("3".into()).await?;
             }
         }
     }
@@ -57,6 +68,32 @@ impl Socket {
         );
         // No Nagle delay: browsers and socket.io-client send each frame at once too.
         let (ws, _) = connect_async_with_config(url, None, true)
+            .await
+            .context("websocket handshake")?;
+        let mut socket = Self { ws };
+        let open = socket.frame().await?;
+        anyhow::ensure!(open.starts_with('0'), "no Engine.IO open packet: {open}");
+        Ok(socket)
+    }
+
+    /// An Engine.IO session over WebSocket from 127.0.0.1:`from`. Thousands of connections to
+    /// one server port make the kernel's search for a free ephemeral port the load tool's main
+    /// cost (most of a core at 10,000); a port chosen here is one lookup.
+    pub async fn open_from(base: &str, from: u16) -> anyhow::Result<Self> {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            base.replacen("http", "ws", 1)
+        );
+        let server: std::net::SocketAddr = base
+            .trim_start_matches("http://")
+            .parse()
+            .context("the server's address")?;
+        let tcp = tokio::net::TcpSocket::new_v4()?;
+        tcp.set_reuseaddr(true)?;
+        tcp.bind(std::net::SocketAddr::from(([127, 0, 0, 1], from)))?;
+        let stream = tcp.connect(server).await.context("connect")?;
+        stream.set_nodelay(true)?;
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .context("websocket handshake")?;
         let mut socket = Self { ws };
@@ -120,5 +157,20 @@ impl Socket {
 
     async fn send(&mut self, text: String) -> anyhow::Result<()> {
         self.ws.send(Frame::text(text)).await.context("send")
+    }
+}
+
+/// Local ports handed out to the clients of one load process, from `first` on; a port that is
+/// taken (a listening service) is skipped by the caller asking for the next.
+pub struct SourcePorts(std::sync::atomic::AtomicU32);
+
+impl SourcePorts {
+    pub fn from(first: u16) -> Self {
+        Self(std::sync::atomic::AtomicU32::new(u32::from(first)))
+    }
+
+    /// The next port; `None` once they ran out.
+    pub fn next(&self) -> Option<u16> {
+        u16::try_from(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)).ok()
     }
 }

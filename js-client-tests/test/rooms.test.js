@@ -148,3 +148,34 @@ test("presence of a room one is not in: forbidden", async () => {
     s.close();
   }
 });
+
+test("a join and a leave sent at once: the socket is in the room exactly when the user is a member", async () => {
+  const [room, side] = [unique("flip"), unique("side")];
+  const [name, watcher] = [unique("fickle"), unique("watcher")];
+  const s = await connectAs(server, name);
+  const other = await connectAs(server, watcher);
+  try {
+    await ok(other, "join", { room });
+    await ok(other, "join", { room: side });
+    await ok(s, "join", { room: side });
+    await ok(s, "join", { room });
+    // Three rounds: the join allowance (10, then 1 a second) covers them.
+    for (let i = 0; i < 3; i++) {
+      // Sent back to back, without waiting: either order may win, but never half of each.
+      const answers = await Promise.all(
+        i % 2 ? [command(s, "leave", { room }), command(s, "join", { room })] : [command(s, "join", { room }), command(s, "leave", { room })],
+      );
+      for (const a of answers) assert.ok(a.ok || a.error.code === "forbidden", JSON.stringify(a));
+      const member = (await ok(other, "members", { room })).members.some((m) => m.id === name);
+      const heard = record(s, "message");
+      const text = unique("probe");
+      await ok(other, "message", { room, text });
+      await barrier(other, s, side);
+      assert.equal(heard.some((m) => m.text === text), member, `round ${i}: member ${member}`);
+      s.off("message");
+      if (!member) await ok(s, "join", { room });
+    }
+  } finally {
+    closeAll(s, other);
+  }
+});

@@ -1,23 +1,23 @@
 //! `join`, `leave`, `members` and `presence`: membership is stored per user and applied to all
 //! of the user's sockets, on every node.
 //!
-//! A join or leave is answered once its commit is done; the user's sockets enter or leave the
-//! room, and the room hears of it, after the commit and in commit order (the writer's
-//! announcer), so a socket whose join failed is never in the room, and a `user_joined` never
-//! overtakes a message committed before it. Large rooms hear their member count instead.
+//! The user's sockets enter or leave the room, and the room hears of it, after the commit and in
+//! commit order (the writer's announcer), so a socket whose join failed is never in the room,
+//! and a `user_joined` never overtakes a message committed before it; the answer waits until
+//! the sockets have moved, on every node. Large rooms hear their member count instead.
 
 use super::delivery::{self, Move};
 use super::protocol::{self, Joined, Left, Members, Membership, Online, command, decode, event};
 use super::reply::Reply;
 use super::session::{grant_of, user_of};
-use crate::chat::{
-    ChatError, HistoryQuery, MEMBERS_IN_REPLY, MemberQuery, MessageId, RoomName, User,
-};
+use crate::chat::{ChatError, MEMBERS_IN_REPLY, MemberQuery, MessageId, RoomName, User};
 use crate::state::AppState;
-use crate::store::{self, Announce, JoinRequest, LeaveRequest, Refusal, RoomRef};
+use crate::store::{self, Announce, Broadcast, JoinRequest, LeaveRequest, Refusal, RoomRef};
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 type Arg = TryData<Value>;
 
@@ -42,17 +42,10 @@ async fn run_join<A: Adapter>(
     let name = RoomName::parse(&cmd.room)?;
     grant_of(socket)?.ensure_room(&name)?;
     let since = cmd.since.as_deref().map(MessageId::parse).transpose()?;
-    let known = app.store.room(&name).await?;
     if let Some(since) = since {
         // A room that does not exist yet holds no message `since` could name.
+        let known = app.store.room(&name).await?;
         since.ensure_in_room(known.as_ref().map_or(0, |r| r.id))?;
-    }
-    // A member already, with this socket in the room: nothing to write.
-    if known.is_some()
-        && in_room(socket, &name)
-        && let Some(room) = app.store.membership(&name, &user.id).await?
-    {
-        return rejoined(app, room, since).await;
     }
     let request = JoinRequest {
         room: name,
@@ -60,10 +53,13 @@ async fn run_join<A: Adapter>(
         since,
         max_rooms: app.limits.rooms_per_user(),
     };
+    let (moved, done) = oneshot::channel();
     let joined = app
         .writer
-        .join(request, announce_join(socket, user, app))
+        .join(request, announce_join(socket, user, app, moved))
         .await??;
+    // The answer says the user's sockets are in the room: on other nodes too.
+    until_moved(done).await;
     Ok(Joined {
         room: joined.room.name,
         members: joined.members,
@@ -72,51 +68,31 @@ async fn run_join<A: Adapter>(
     })
 }
 
-/// The reply to a join of a room the user is in: read, nothing written.
-async fn rejoined(
-    app: &AppState,
-    room: RoomRef,
-    since: Option<MessageId>,
-) -> Result<Joined, ChatError> {
-    let members = app.store.members(room.id, &MemberQuery::first()).await?;
-    let member_count = app.store.member_count(room.id).await?;
-    let missed = match since {
-        Some(since) => Some(
-            app.store
-                .history(&room, HistoryQuery::since(since))
-                .await?
-                .messages,
-        ),
-        None => None,
-    };
-    Ok(Joined {
-        room: room.name,
-        members: members.members.into(),
-        member_count,
-        missed,
-    })
-}
-
 fn in_room<A: Adapter>(socket: &SocketRef<A>, room: &RoomName) -> bool {
     socket.rooms().iter().any(|r| r == room.as_str())
 }
 
-/// After the commit: the user's sockets enter the room, and the room hears of a first join.
+/// After the commit: on a first join the user's sockets enter the room, on every node, and the
+/// room hears of it; a repeated join (a client that joins its rooms again on every connect)
+/// only puts this socket back in the room if it is not there, and tells no one.
 fn announce_join<A: Adapter>(
     socket: &SocketRef<A>,
     user: User,
     app: &AppState,
+    moved: oneshot::Sender<()>,
 ) -> Announce<Result<store::Joined, Refusal>> {
     let (socket, app) = (socket.clone(), app.clone());
     Box::new(move |joined| {
         let joined = joined.as_ref().ok()?;
-        let (room, newly, count) = (joined.room.name.clone(), joined.newly, joined.member_count);
-        Some(Box::pin(async move {
-            delivery::enroll(|| socket.within(user.personal_room()), &room, Move::Join).await;
-            if newly {
-                tell(&socket, &app, event::USER_JOINED, &room, &user, count).await;
+        let room = joined.room.name.clone();
+        if !joined.newly {
+            if !socket.rooms().iter().any(|r| *r == room) {
+                socket.join(room);
             }
-        }))
+            return None;
+        }
+        let change = RoomChange::new(socket, app, user, room, joined.member_count);
+        Some(change.run(Move::Join, moved))
     })
 }
 
@@ -145,32 +121,91 @@ async fn run_leave<A: Adapter>(
         room,
         user_id: user.id.clone(),
     };
+    let (moved, done) = oneshot::channel();
     let left = app
         .writer
-        .leave(request, announce_leave(socket, user, app))
+        .leave(request, announce_leave(socket, user, app, moved))
         .await?
         .ok_or_else(not_a_member)?;
+    until_moved(done).await;
     Ok(Left {
         room: left.room.name,
     })
 }
 
-/// After the commit: the user's sockets leave the room, then the room hears of it.
+/// After the commit: the user's sockets leave the room (this node's at once, the others' in
+/// commit order), then the room hears of it.
 fn announce_leave<A: Adapter>(
     socket: &SocketRef<A>,
     user: User,
     app: &AppState,
+    moved: oneshot::Sender<()>,
 ) -> Announce<Option<store::Left>> {
     let (socket, app) = (socket.clone(), app.clone());
     Box::new(move |left| {
-        let (room, count) = left
-            .as_ref()
-            .map(|l| (l.room.name.clone(), l.member_count))?;
-        Some(Box::pin(async move {
-            delivery::enroll(|| socket.within(user.personal_room()), &room, Move::Leave).await;
-            tell(&socket, &app, event::USER_LEFT, &room, &user, count).await;
-        }))
+        let left = left.as_ref()?;
+        let room = left.room.name.clone();
+        // This node's sockets of the user leave before the answer goes out (this runs first):
+        // a command sent on any of them after the answer finds them out of the room.
+        for tab in socket.within(user.personal_room()).local().sockets() {
+            tab.leave(room.clone());
+        }
+        let change = RoomChange::new(socket, app, user, room, left.member_count);
+        Some(change.run(Move::Leave, moved))
     })
+}
+
+/// How long an answer to a join or leave waits for the user's sockets on other nodes to be
+/// moved (a Redis publish, after the broadcasts committed before it); past it the answer goes
+/// out anyway: the change has committed, and the move follows.
+const MOVE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Waits until the change's sockets have moved on every node, at most [`MOVE_PATIENCE`]; at once
+/// when it moves none.
+async fn until_moved(moved: oneshot::Receiver<()>) {
+    let _ = tokio::time::timeout(MOVE_PATIENCE, moved).await;
+}
+
+/// A committed membership change, as its broadcast carries it.
+struct RoomChange<A: Adapter> {
+    socket: SocketRef<A>,
+    app: AppState,
+    user: User,
+    room: String,
+    member_count: u64,
+}
+
+impl<A: Adapter> RoomChange<A> {
+    fn new(socket: SocketRef<A>, app: AppState, user: User, room: String, member_count: u64) -> Self {
+        Self {
+            socket,
+            app,
+            user,
+            room,
+            member_count,
+        }
+    }
+
+    /// The user's sockets enter or leave the room on every node, `moved` is told (the
+    /// command's answer waits for it), then the room hears of it.
+    fn run(self, change: Move, moved: oneshot::Sender<()>) -> Broadcast {
+        Box::pin(async move {
+            let Self {
+                socket,
+                app,
+                user,
+                room,
+                member_count,
+            } = self;
+            delivery::enroll(|| socket.within(user.personal_room()), &room, change).await;
+            let _ = moved.send(());
+            let event = match change {
+                Move::Join => event::USER_JOINED,
+                Move::Leave => event::USER_LEFT,
+            };
+            tell(&socket, &app, event, &room, &user, member_count).await;
+        })
+    }
 }
 
 /// Tells the room's other sockets that `user` joined or left; a large room gets its member

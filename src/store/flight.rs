@@ -8,7 +8,7 @@
 
 use super::messages::HistoryKey;
 use super::{RoomRef, StoreError};
-use crate::chat::{HistoryPage, User};
+use crate::chat::{HistoryPage, MemberPage, MemberQuery, User};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use std::collections::HashMap;
@@ -93,7 +93,8 @@ impl<K: Eq + Hash, V: Clone> Drop for Landed<'_, K, V> {
 pub struct Flights {
     pub(super) rooms: Flight<String, Option<RoomRef>>,
     pub(super) history: Flight<HistoryKey, HistoryPage>,
-    pub(super) members: Flight<i64, Vec<User>>,
+    pub(super) all_members: Flight<i64, Vec<User>>,
+    pub(super) member_pages: Flight<(i64, MemberQuery), MemberPage>,
 }
 
 #[cfg(test)]

@@ -4,15 +4,18 @@
 //! on a pool of their own. A command is only acknowledged after its change has committed.
 
 mod batch;
+mod change;
 mod commit;
 mod connect;
 mod error;
 mod flight;
 mod import;
+mod membership_changes;
 mod memberships;
 mod messages;
 mod rooms;
 mod rows;
+mod sorted;
 mod writer;
 
 pub use batch::Draft;

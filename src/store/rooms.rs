@@ -3,9 +3,7 @@
 use super::{Store, StoreError, now_ms};
 use crate::chat::RoomName;
 use entity::room;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use std::collections::{BTreeSet, HashMap};
 
 /// A stored room: its number (the first half of its message ids) and its name.
@@ -42,17 +40,6 @@ impl Store {
             self.remember(room);
         }
         Ok(room)
-    }
-
-    /// How many members the room has now.
-    pub async fn member_count(&self, room_id: i64) -> Result<u64, StoreError> {
-        let count: Option<i64> = room::Entity::find_by_id(room_id)
-            .select_only()
-            .column(room::Column::MemberCount)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(count.map_or(0, count_of))
     }
 
     /// The room, created if need be, outside the writer: for the import, which runs without

@@ -39,8 +39,10 @@ function room(name, seen = null) {
     loading: false,
     hasMore: false,
     loadingOlder: false,
-    members: [], // every member, online or not, as `join` gave them
-    online: new Map(), // id -> user, from `presence`
+    members: [], // the first members (up to 100), online or not, as `join` gave them
+    memberCount: 0, // from `join`, then `user_joined`/`user_left` (small rooms) or `member_count` (large)
+    online: new Map(), // id -> user, from `presence` (its first page)
+    onlineCount: 0, // from `presence`
     typing: new Map(), // id -> { user, timer }
     reads: new Map(), // id -> { user, messageId }, from `read` events
     readSent: null,
@@ -134,6 +136,7 @@ function start(who) {
   );
   socket.on("user_joined", onUserJoined);
   socket.on("user_left", onUserLeft);
+  socket.on("member_count", onMemberCount);
   socket.on("typing", onTyping);
   socket.on("read", onRead);
   socket.on("error", (e) => {
@@ -175,6 +178,7 @@ async function rejoin(r) {
     return showError(ack.error, `#${r.name}`);
   }
   r.members = ack.members ?? r.members;
+  r.memberCount = ack.member_count ?? r.members.length;
   const missed = ack.missed ?? [];
   if (!r.loaded) {
     r.unread = missed.filter((m) => m.user.id !== me.id).length;
@@ -247,6 +251,7 @@ async function joinRoom(name) {
   }
   const r = rooms.get(ack.room) ?? room(ack.room);
   r.members = ack.members ?? [];
+  r.memberCount = ack.member_count ?? r.members.length;
   rooms.set(r.name, r);
   await openRoom(r.name);
   return true;
@@ -407,6 +412,7 @@ async function refreshPresence(r) {
   const ack = await command("presence", { room: r.name });
   if (!ack.ok) return;
   r.online = new Map(ack.users.map((u) => [u.id, u]));
+  r.onlineCount = ack.online_count ?? ack.users.length;
   if (r.name === current) renderPresence();
 }
 
@@ -417,8 +423,19 @@ function onUserJoined({ room: name, user }) {
   }
   const r = rooms.get(name);
   if (!r) return;
-  if (!r.members.some((u) => u.id === user.id)) r.members.push(user);
+  if (!r.members.some((u) => u.id === user.id)) {
+    r.members.push(user);
+    r.memberCount += 1;
+  }
   if (name === current) refreshPresence(r);
+  renderAll();
+}
+
+// A large room tells its member count instead of each join and leave.
+function onMemberCount({ room: name, member_count: count }) {
+  const r = rooms.get(name);
+  if (!r) return;
+  r.memberCount = count;
   renderAll();
 }
 
@@ -427,7 +444,8 @@ function onUserLeft({ room: name, user }) {
   const r = rooms.get(name);
   if (!r) return;
   r.members = r.members.filter((u) => u.id !== user.id);
-  r.online.delete(user.id);
+  r.memberCount = Math.max(0, r.memberCount - 1);
+  if (r.online.delete(user.id)) r.onlineCount = Math.max(0, r.onlineCount - 1);
   forgetTyping(r, user.id);
   renderAll();
 }
@@ -553,7 +571,7 @@ function renderRooms() {
 function renderHeader() {
   const r = rooms.get(current);
   $("room-title").textContent = r ? `# ${r.name}` : "No room";
-  $("room-info").textContent = r ? `${r.members.length} member${r.members.length === 1 ? "" : "s"}` : "";
+  $("room-info").textContent = r ? `${r.memberCount} member${r.memberCount === 1 ? "" : "s"}` : "";
   $("leave").hidden = !r;
   $("empty").hidden = Boolean(r);
 }
@@ -565,7 +583,7 @@ function renderPresence() {
   const sorted = [...people.values()].sort(
     (a, b) => Number(r.online.has(b.id)) - Number(r.online.has(a.id)) || a.name.localeCompare(b.name),
   );
-  $("presence-title").textContent = r ? `Members · ${r.online.size} online` : "Members";
+  $("presence-title").textContent = r ? `Members · ${r.onlineCount} online` : "Members";
   $("presence").replaceChildren(
     ...sorted.map((u) =>
       el(

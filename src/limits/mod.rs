@@ -5,17 +5,21 @@
 //! Limits are per node: a user whose sockets are spread over several nodes gets each node's
 //! allowance (a cluster-wide limit would put a Redis round trip in front of every command).
 
+mod pending;
+
+pub use pending::PendingSession;
+use pending::{PENDING_RETRY, PendingSessions};
+
 use crate::chat::{ChatError, ErrorCode};
 use crate::realtime::command;
 use crate::telemetry::names;
 use axum::extract::ConnectInfo;
 use axum::http;
-use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A burst and a sustained rate: `burst` actions at once, then `per_second` a second.
@@ -161,6 +165,9 @@ pub struct RateLimits {
     sockets_per_user: Option<usize>,
     trust_x_forwarded_for: bool,
     rooms_per_user: Option<u64>,
+    /// One clock for every limiter: making one calibrates it (a few microseconds of CPUID
+    /// calls), too dear for each new socket.
+    clock: DefaultClock,
 }
 
 impl RateLimits {
@@ -184,6 +191,7 @@ impl RateLimits {
             sockets_per_user: config.sockets_per_user,
             trust_x_forwarded_for: config.trust_x_forwarded_for,
             rooms_per_user: config.rooms_per_user,
+            clock: DefaultClock::default(),
         }
     }
 
@@ -290,8 +298,12 @@ impl RateLimits {
 
     /// A new socket's tolerance for refusals; `None` when abuse never disconnects.
     pub fn strikes(&self) -> Option<Strikes> {
-        self.strikes
-            .map(|quota| Strikes(Arc::new(RateLimiter::direct(quota))))
+        self.strikes.map(|quota| {
+            Strikes(Arc::new(RateLimiter::direct_with_clock(
+                quota,
+                self.clock.clone(),
+            )))
+        })
     }
 
     /// `rate_limited` (with a retry hint) when `user` has used up its allowance for `command`.
@@ -348,7 +360,7 @@ fn admit(limiter: Option<&Limiter>, key: &str, limit: &'static str) -> Result<()
         Ok(()) => Ok(()),
         Err(not_until) => {
             metrics::counter!(names::RATE_LIMITED, "limit" => limit).increment(1);
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             Err(rate_limited(wait))
         }
     }
@@ -359,65 +371,6 @@ const ADMIN_LOGINS: Rate = Rate {
     burst: 20,
     per_second: 1.0,
 };
-
-/// When a session refused for its address's pending sessions is told to retry.
-const PENDING_RETRY: Duration = Duration::from_secs(1);
-
-/// Sessions not connected yet, per client address.
-#[derive(Clone)]
-struct PendingSessions {
-    counts: Arc<DashMap<String, usize>>,
-    max: usize,
-}
-
-impl PendingSessions {
-    fn new(max: usize) -> Self {
-        Self {
-            counts: Arc::default(),
-            max: max.max(1),
-        }
-    }
-
-    /// A slot for one more session of `address`, if it has one left.
-    fn take(&self, address: &str) -> Option<PendingSession> {
-        let mut held = self.counts.entry(address.to_owned()).or_default();
-        if *held >= self.max {
-            return None;
-        }
-        *held += 1;
-        drop(held);
-        Some(PendingSession(Arc::new(Mutex::new(Some(PendingSlot {
-            counts: self.counts.clone(),
-            address: address.to_owned(),
-        })))))
-    }
-}
-
-/// A session's place among its address's pending sessions, kept in the session's request
-/// head: given back when the session connects, or when it ends (the head is dropped).
-#[derive(Clone)]
-pub struct PendingSession(Arc<Mutex<Option<PendingSlot>>>);
-
-impl PendingSession {
-    fn release(&self) {
-        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
-        drop(slot);
-    }
-}
-
-struct PendingSlot {
-    counts: Arc<DashMap<String, usize>>,
-    address: String,
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        self.counts.remove_if_mut(&self.address, |_, n| {
-            *n = n.saturating_sub(1);
-            *n == 0
-        });
-    }
-}
 
 /// Says once per process that clients' addresses may all be a proxy's.
 fn warn_untrusted_forwarding() {

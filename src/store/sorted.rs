@@ -1,0 +1,252 @@
+//! A batch's changes sorted by kind, each kind in arrival order, as the commit's phases take
+//! them; and their answers from what the transaction decided.
+
+use super::change::{Change, Pending};
+use super::writer::Broadcast;
+use super::{
+    Appended, DeleteRequest, Draft, EditRequest, JoinRequest, Joined, LeaveRequest, Left, Marked,
+    ReadMark, Refusal, Removal, RoomRef, Store, StoreError,
+};
+use crate::chat::{Message, RoomName};
+use std::collections::{BTreeSet, HashMap};
+
+/// Messages that share an idempotency key: the first is stored, the others get its message.
+pub(super) struct Group {
+    leader: Pending<Draft, Appended>,
+    followers: Vec<Pending<Draft, Appended>>,
+}
+
+impl Group {
+    fn answer(self, result: Result<Appended, StoreError>) {
+        let repeat = result.clone().map(|a| Appended {
+            created: false,
+            ..a
+        });
+        for follower in self.followers {
+            follower.answer.send(repeat.clone());
+        }
+        self.leader.answer.send(result);
+    }
+
+    /// Answers the group with its newly stored message; returns its broadcast.
+    fn stored(self, message: Message) -> Option<Broadcast> {
+        let stored = Appended {
+            message,
+            created: true,
+        };
+        for follower in self.followers {
+            follower.answer.send(Ok(Appended {
+                created: false,
+                ..stored.clone()
+            }));
+        }
+        self.leader.settle(stored)
+    }
+
+    fn len(&self) -> usize {
+        1 + self.followers.len()
+    }
+}
+
+/// A batch's changes by kind, each kind in arrival order.
+#[derive(Default)]
+pub(super) struct Sorted {
+    pub(super) rooms: Vec<Pending<RoomName, RoomRef>>,
+    pub(super) joins: Vec<Pending<JoinRequest, Result<Joined, Refusal>>>,
+    pub(super) messages: Vec<Group>,
+    pub(super) leaves: Vec<Pending<LeaveRequest, Option<Left>>>,
+    pub(super) reads: Vec<Pending<ReadMark, Option<Marked>>>,
+    pub(super) edits: Vec<Pending<EditRequest, Result<Message, Refusal>>>,
+    pub(super) deletes: Vec<Pending<DeleteRequest, Result<Removal, Refusal>>>,
+}
+
+/// What the transaction decided, in the order of [`Sorted`]'s lists.
+pub(super) struct Outcomes {
+    pub(super) rooms: Vec<RoomRef>,
+    pub(super) joins: Vec<Result<Joined, Refusal>>,
+    /// Per message group: its new message, `None` for a key stored before (a retry).
+    pub(super) messages: Vec<Option<Message>>,
+    pub(super) leaves: Vec<Option<Left>>,
+    pub(super) reads: Vec<Option<Marked>>,
+    pub(super) edits: Vec<Result<Message, Refusal>>,
+    pub(super) deletes: Vec<Result<Removal, Refusal>>,
+    /// Rooms the batch named, to remember once committed.
+    pub(super) known: Vec<RoomRef>,
+}
+
+impl Sorted {
+    pub(super) fn new(changes: Vec<Change>) -> Self {
+        let mut sorted = Self::default();
+        let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+        for change in changes {
+            match change {
+                Change::Room(p) => sorted.rooms.push(p),
+                Change::Join(p) => sorted.joins.push(p),
+                Change::Leave(p) => sorted.leaves.push(p),
+                Change::Read(p) => sorted.reads.push(p),
+                Change::Edit(p) => sorted.edits.push(p),
+                Change::Delete(p) => sorted.deletes.push(p),
+                Change::Message(p) => {
+                    let key = p.request.key().map(|(u, c)| (u.to_owned(), c.to_owned()));
+                    match key.as_ref().and_then(|k| by_key.get(k)) {
+                        Some(&i) => sorted.messages[i].followers.push(p),
+                        None => {
+                            if let Some(k) = key {
+                                by_key.insert(k, sorted.messages.len());
+                            }
+                            sorted.messages.push(Group {
+                                leader: p,
+                                followers: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        sorted
+    }
+
+    /// Every room the batch names: rooms to open and rooms joined.
+    pub(super) fn room_names(&self) -> BTreeSet<&str> {
+        self.rooms
+            .iter()
+            .map(|p| p.request.as_str())
+            .chain(self.joins.iter().map(|p| p.request.room.as_str()))
+            .collect()
+    }
+
+    /// The message of each group, to store.
+    pub(super) fn drafts(&self) -> Vec<&Draft> {
+        self.messages.iter().map(|g| &g.leader.request).collect()
+    }
+
+    /// `(room id, user id)` of each leave.
+    pub(super) fn leavers(&self) -> Vec<(i64, &str)> {
+        self.leaves
+            .iter()
+            .map(|p| (p.request.room.id, p.request.user_id.as_str()))
+            .collect()
+    }
+
+    pub(super) fn marks(&self) -> Vec<&ReadMark> {
+        self.reads.iter().map(|p| &p.request).collect()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.rooms.len()
+            + self.joins.len()
+            + self.messages.iter().map(Group::len).sum::<usize>()
+            + self.leaves.len()
+            + self.reads.len()
+            + self.edits.len()
+            + self.deletes.len()
+    }
+
+    pub(super) fn fail(self, err: StoreError) {
+        self.rooms.into_iter().for_each(|p| p.fail(err.clone()));
+        self.joins.into_iter().for_each(|p| p.fail(err.clone()));
+        self.messages
+            .into_iter()
+            .for_each(|g| g.answer(Err(err.clone())));
+        self.leaves.into_iter().for_each(|p| p.fail(err.clone()));
+        self.reads.into_iter().for_each(|p| p.fail(err.clone()));
+        self.edits.into_iter().for_each(|p| p.fail(err.clone()));
+        self.deletes.into_iter().for_each(|p| p.fail(err.clone()));
+    }
+
+    /// One batch per change (a message group counts as one).
+    pub(super) fn into_singles(self) -> Vec<Self> {
+        let mut singles = Vec::with_capacity(self.len());
+        singles.extend(self.rooms.into_iter().map(|p| Self {
+            rooms: vec![p],
+            ..Self::default()
+        }));
+        singles.extend(self.joins.into_iter().map(|p| Self {
+            joins: vec![p],
+            ..Self::default()
+        }));
+        singles.extend(self.messages.into_iter().map(|g| Self {
+            messages: vec![g],
+            ..Self::default()
+        }));
+        singles.extend(self.leaves.into_iter().map(|p| Self {
+            leaves: vec![p],
+            ..Self::default()
+        }));
+        singles.extend(self.reads.into_iter().map(|p| Self {
+            reads: vec![p],
+            ..Self::default()
+        }));
+        singles.extend(self.edits.into_iter().map(|p| Self {
+            edits: vec![p],
+            ..Self::default()
+        }));
+        singles.extend(self.deletes.into_iter().map(|p| Self {
+            deletes: vec![p],
+            ..Self::default()
+        }));
+        singles
+    }
+
+    /// Answers every change with what its committed transaction decided; returns the
+    /// broadcasts, in phase order.
+    pub(super) async fn settle(self, store: &Store, o: Outcomes) -> Vec<Broadcast> {
+        for room in &o.known {
+            store.remember(room);
+        }
+        let mut announced = Vec::new();
+        announced.extend(zip_settle(self.rooms, o.rooms));
+        announced.extend(zip_settle(self.joins, o.joins));
+        let mut retries = Vec::new();
+        for (group, stored) in self.messages.into_iter().zip(o.messages) {
+            match stored {
+                Some(message) => announced.extend(group.stored(message)),
+                None => retries.push(group),
+            }
+        }
+        announced.extend(zip_settle(self.leaves, o.leaves));
+        announced.extend(zip_settle(self.reads, o.reads));
+        announced.extend(zip_settle(self.edits, o.edits));
+        announced.extend(zip_settle(self.deletes, o.deletes));
+        if !retries.is_empty() {
+            answer_retries(store, retries).await;
+        }
+        announced
+    }
+}
+
+fn zip_settle<R, T>(pending: Vec<Pending<R, T>>, outcomes: Vec<T>) -> Vec<Broadcast> {
+    pending
+        .into_iter()
+        .zip(outcomes)
+        .filter_map(|(p, outcome)| p.settle(outcome))
+        .collect()
+}
+
+/// Groups whose key was stored before (by an earlier batch or another node).
+async fn answer_retries(store: &Store, retries: Vec<Group>) {
+    let keys: Vec<(&str, &str)> = retries
+        .iter()
+        .filter_map(|g| g.leader.request.key())
+        .collect();
+    match store.by_keys(&keys).await {
+        Ok(stored) => {
+            for group in retries {
+                let key = group
+                    .leader
+                    .request
+                    .key()
+                    .map(|(u, c)| (u.to_owned(), c.to_owned()));
+                match key.and_then(|k| stored.get(&k).cloned()) {
+                    Some(message) => group.answer(Ok(Appended {
+                        message,
+                        created: false,
+                    })),
+                    // Stored a moment ago, yet not found: say so rather than guess.
+                    None => group.answer(Err(StoreError::Stalled)),
+                }
+            }
+        }
+        Err(err) => retries.into_iter().for_each(|g| g.answer(Err(err.clone()))),
+    }
+}
