@@ -27,6 +27,8 @@
 #   bench/run.sh reconnect [REPS] CLIENTS (10000) in one room, the server killed (SIGKILL) and started
 #                                 again: time until every client is back in its room, with
 #                                 socket.io-client's reconnection delays and every default setting
+#                                 (TARGETS=chatoxide-cluster: a node of a cluster restarted while
+#                                 another stays up)
 #
 # Runs are interleaved (A B A B ...); the server is pinned to core 0, the load tool to core 1.
 # Each run gets a fresh server and database. chatoxide runs with its rate limits off (the
@@ -52,8 +54,11 @@ server_pids=
 
 db=
 server_dir=
+peer_pids=
+redis_prefix=
 stop_server() {
-  [ -n "${KEEP_LOG:-}" ] && [ -n "$server_dir" ] && tail -5 "$server_dir/server.log" >&2
+  server_pids="$server_pids $peer_pids"
+  peer_pids=
   for pid in $server_pids; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -85,13 +90,21 @@ fresh_pg() {
   echo "$pg/$name"
 }
 
-# start TARGET: chatoxide-sqlite | chatoxide-postgres | node-postgres | node-memory: a fresh
-# database, then the server; sets $db, $server_dir and $server_pids
+# start TARGET: chatoxide-sqlite | chatoxide-postgres | chatoxide-cluster | node-postgres |
+# node-memory: a fresh database, then the server; sets $db, $server_dir and $server_pids.
+# chatoxide-cluster is a node on Redis and PostgreSQL with a second node beside it (on the next
+# port, never killed): the load goes to the first.
 start() {
   server_dir=$(mktemp -d)
   case "$1" in
     chatoxide-sqlite) db="sqlite://$server_dir/chat.db?mode=rwc" ;;
     chatoxide-postgres) db=$(fresh_pg chatoxide) ;;
+    chatoxide-cluster)
+      db=$(fresh_pg cluster)
+      redis_prefix="bench-$$-$RANDOM"
+      port=$((port + 1)) launch "$1"
+      peer_pids=$server_pids
+      ;;
     node-*) db=$(fresh_pg node) ;;
   esac
   launch "$1"
@@ -106,6 +119,9 @@ launch() {
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
     node-memory) JOIN_STORE= JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
+    chatoxide-cluster) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
+      REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}" REDIS_PREFIX="$redis_prefix" \
+      taskset -c 0 target/release/chatoxide >>"$server_dir/server.log" 2>&1 & ;;
     *) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
       taskset -c 0 target/release/chatoxide >>"$server_dir/server.log" 2>&1 & ;;
   esac

@@ -318,7 +318,7 @@ describe("a join that fails leaves no trace", { skip: backend !== "postgres" && 
 
 describe("a pool of one read connection", () => {
   let server;
-  before(async () => (server = await startServer({ env: { CHATOXIDE_DATABASE_POOL: "1" } })));
+  before(async () => (server = await startServer({ env: { CHATOXIDE_DATABASE_POOL: "1", API_KEY: "crowd-key" } })));
   after(() => server.close());
 
   test("500 joins, histories and presences at once are all served", async () => {
@@ -338,8 +338,51 @@ describe("a pool of one read connection", () => {
       const histories = reads.filter((r) => r.messages);
       assert.ok(histories.every((h) => h.messages.some((m) => m.text === "hello crowd")));
       assert.ok(reads.filter((r) => r.online_count !== undefined).every((p) => p.online_count === 501));
+
+      // Everyone marks the newest message read at once: one batch, every mark ok.
+      const newest = histories[0].messages.at(-1).id;
+      const marks = await Promise.all(sockets.map((s) => ask(s, "read", { room, message_id: newest })));
+      assert.deepEqual(marks.filter((r) => r.ok !== true), []);
     } finally {
       closeAll(host, ...sockets);
+    }
+  });
+
+  test("500 HTTP publishes at once are all stored, once each, and told to the room", async () => {
+    const room = unique("bulletin");
+    const reader = await connectAs(server, unique("reader"));
+    try {
+      await ok(reader, "join", { room });
+      const heard = record(reader, "message");
+      const texts = Array.from({ length: 500 }, (_, i) => `notice ${i}`);
+      const published = await Promise.all(
+        texts.map((text, i) =>
+          server.fetch(`/api/rooms/${room}/messages`, {
+            method: "POST",
+            headers: { authorization: "Bearer crowd-key", "content-type": "application/json" },
+            body: JSON.stringify({ user: { id: "bot" }, text, client_id: `n-${i}` }),
+          }),
+        ),
+      );
+      assert.deepEqual(published.map((r) => r.status).filter((s) => s !== 200), []);
+      const bodies = await Promise.all(published.map((r) => r.json()));
+      assert.equal(new Set(bodies.map((b) => b.message.id)).size, 500);
+      let stored = [];
+      let before;
+      for (;;) {
+        const page = await ok(reader, "history", { room, before, limit: 100 });
+        stored = [...page.messages, ...stored];
+        if (!page.has_more) break;
+        before = page.messages[0].id;
+      }
+      assert.deepEqual(stored.map((m) => m.text).sort(), [...texts].sort());
+      for (let waited = 0; heard.length < 500 && waited < PATIENCE_MS; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(heard.length, 500, "each publish told to the room once");
+      assert.equal(new Set(heard.map((m) => m.id)).size, 500);
+    } finally {
+      reader.close();
     }
   });
 });

@@ -176,7 +176,13 @@ struct RoomChange<A: Adapter> {
 }
 
 impl<A: Adapter> RoomChange<A> {
-    fn new(socket: SocketRef<A>, app: AppState, user: User, room: String, member_count: u64) -> Self {
+    fn new(
+        socket: SocketRef<A>,
+        app: AppState,
+        user: User,
+        room: String,
+        member_count: u64,
+    ) -> Self {
         Self {
             socket,
             app,
