@@ -85,12 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cpu_at_last_answer = server::cpu_secs(args.pid)?;
     // The sender joins after the storm: a socket that waited through it without reading would
     // miss its pings and be dropped by a slow server.
-    let mut sender = Socket::connect(
-        &args.url,
-        &json!({ "username": format!("{}-sender", args.prefix) }),
-    )
-    .await?;
-    sender.call(1, "join", &json!({ "room": room })).await?;
+    let mut sender = Socket::join_as(&args.url, &format!("{}-sender", args.prefix), &room).await?;
     // The next message, then a last one: a joiner has all it will get of the first once the
     // second is in (events to one socket come in order).
     sender

@@ -139,12 +139,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     // Back in the room: one message reaches every client.
-    let mut sender = Socket::connect(
-        &args.url,
-        &json!({ "username": format!("{}-sender", args.prefix) }),
-    )
-    .await?;
-    sender.call(1, "join", &json!({ "room": room })).await?;
+    let mut sender = Socket::join_as(&args.url, &format!("{}-sender", args.prefix), &room).await?;
     sender
         .call(2, "message", &json!({ "room": room, "text": probe }))
         .await?;

@@ -62,28 +62,17 @@ impl Socket {
     /// An Engine.IO session over WebSocket, without the Socket.IO `connect` (for measuring
     /// what the transport alone costs).
     pub async fn open(base: &str) -> anyhow::Result<Self> {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http", "ws", 1)
-        );
         // No Nagle delay: browsers and socket.io-client send each frame at once too.
-        let (ws, _) = connect_async_with_config(url, None, true)
+        let (ws, _) = connect_async_with_config(websocket_url(base), None, true)
             .await
             .context("websocket handshake")?;
-        let mut socket = Self { ws };
-        let open = socket.frame().await?;
-        anyhow::ensure!(open.starts_with('0'), "no Engine.IO open packet: {open}");
-        Ok(socket)
+        Self::opened(ws).await
     }
 
     /// An Engine.IO session over WebSocket from 127.0.0.1:`from`. Thousands of connections to
     /// one server port make the kernel's search for a free ephemeral port the load tool's main
     /// cost (most of a core at 10,000); a port chosen here is one lookup.
     pub async fn open_from(base: &str, from: u16) -> anyhow::Result<Self> {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http", "ws", 1)
-        );
         let server: std::net::SocketAddr = base
             .trim_start_matches("http://")
             .parse()
@@ -93,12 +82,28 @@ impl Socket {
         tcp.bind(std::net::SocketAddr::from(([127, 0, 0, 1], from)))?;
         let stream = tcp.connect(server).await.context("connect")?;
         stream.set_nodelay(true)?;
-        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
-            .await
-            .context("websocket handshake")?;
+        let (ws, _) =
+            tokio_tungstenite::client_async(websocket_url(base), MaybeTlsStream::Plain(stream))
+                .await
+                .context("websocket handshake")?;
+        Self::opened(ws).await
+    }
+
+    /// The session once its Engine.IO open packet is in.
+    async fn opened(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> anyhow::Result<Self> {
         let mut socket = Self { ws };
         let open = socket.frame().await?;
         anyhow::ensure!(open.starts_with('0'), "no Engine.IO open packet: {open}");
+        Ok(socket)
+    }
+
+    /// Connects as `user` and joins `room` (the ack id 1 is used).
+    pub async fn join_as(base: &str, user: &str, room: &str) -> anyhow::Result<Self> {
+        let mut socket = Self::connect(base, &serde_json::json!({ "username": user })).await?;
+        let reply = socket
+            .call(1, "join", &serde_json::json!({ "room": room }))
+            .await?;
+        anyhow::ensure!(reply["ok"] == Value::Bool(true), "join refused: {reply}");
         Ok(socket)
     }
 
@@ -158,6 +163,13 @@ impl Socket {
     async fn send(&mut self, text: String) -> anyhow::Result<()> {
         self.ws.send(Frame::text(text)).await.context("send")
     }
+}
+
+fn websocket_url(base: &str) -> String {
+    format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replacen("http", "ws", 1)
+    )
 }
 
 /// Local ports handed out to the clients of one load process, from `first` on; a port that is
