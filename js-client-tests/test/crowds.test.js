@@ -339,6 +339,17 @@ describe("a pool of one read connection", () => {
       assert.ok(histories.every((h) => h.messages.some((m) => m.text === "hello crowd")));
       assert.ok(reads.filter((r) => r.online_count !== undefined).every((p) => p.online_count === 501));
 
+      // Everyone writes, then reads the newest page at once: the pages are shared by readers
+      // that ask together, yet each reader sees its own acknowledged message.
+      const seen = await Promise.all(
+        sockets.map(async (s, i) => {
+          const { message } = await ok(s, "message", { room, text: `mine ${i}` });
+          const page = await ok(s, "history", { room, limit: 1 });
+          return page.messages.at(-1).id >= message.id;
+        }),
+      );
+      assert.equal(seen.filter((yes) => !yes).length, 0, "a read after an ack sees the acknowledged message");
+
       // Everyone marks the newest message read at once: one batch, every mark ok.
       const newest = histories[0].messages.at(-1).id;
       const marks = await Promise.all(sockets.map((s) => ask(s, "read", { room, message_id: newest })));

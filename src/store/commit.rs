@@ -59,7 +59,11 @@ pub(super) async fn commit(
 
 async fn commit_sorted(store: &Store, sorted: Sorted) -> Vec<Broadcast> {
     match transact(store, &sorted).await {
-        Ok(outcomes) => sorted.settle(store, outcomes).await,
+        Ok(outcomes) => {
+            // Before any answer: a read asked for after the answer is not one begun before it.
+            store.flights.commits.one_more();
+            sorted.settle(store, outcomes).await
+        }
         Err(Failure::Before(err)) => {
             let err = StoreError::from(err);
             if matches!(err, StoreError::Internal(_)) && sorted.len() > 1 {
