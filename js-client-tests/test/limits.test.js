@@ -326,3 +326,23 @@ describe("a client that stops reading", () => {
     }
   });
 });
+
+describe("behind a proxy that is not trusted", () => {
+  let server;
+  before(async () => (server = await startServer()));
+  after(() => server.close());
+
+  test("requests with X-Forwarded-For get one clear warning in the log, and are served", async () => {
+    for (let i = 0; i < 3; i++) {
+      const opened = await server.fetch("/socket.io/?EIO=4&transport=polling", {
+        headers: { "x-forwarded-for": `198.51.100.${i}` },
+      });
+      assert.equal(opened.status, 200);
+    }
+    const warnings = server.log
+      .flatMap((chunk) => chunk.split("\n"))
+      .filter((l) => l.includes("X-Forwarded-For") && l.includes("WARN"));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /CHATOXIDE_TRUST_X_FORWARDED_FOR/);
+  });
+});
