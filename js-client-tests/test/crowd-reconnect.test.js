@@ -1,0 +1,51 @@
+// Crowds: a reconnect storm of real socket.io-client clients from one address, with
+// default settings: the server killed and started again, every client back in its room.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { io } from "socket.io-client";
+import { startServer } from "../harness/server.js";
+import { ok, unique, closeAll } from "../harness/client.js";
+import { PATIENCE_MS, everyoneGets } from "../harness/crowd.js";
+
+describe("a reconnect storm (default settings)", () => {
+  let server;
+  before(async () => (server = await startServer()));
+  after(() => server.close());
+
+  test("1,000 socket.io-client clients from one address, the server killed and restarted: all back in their room", async (t) => {
+    const room = unique("storm");
+    const prefix = unique("back");
+    const clients = Array.from({ length: 1000 }, (_, i) =>
+      io(server.url, { auth: { username: `${prefix}-${i}` }, forceNew: true }),
+    );
+    const connected = (socket) => (socket.connected ? Promise.resolve() : new Promise((r) => socket.once("connect", r)));
+    try {
+      await Promise.all(clients.map(connected));
+      for (let first = 0; first < clients.length; first += 250) {
+        await Promise.all(clients.slice(first, first + 250).map((c) => ok(c, "join", { room })));
+      }
+      const gone = clients.map((c) => new Promise((r) => c.once("disconnect", r)));
+
+      await server.restart({ signal: "SIGKILL", samePort: true });
+      await Promise.all(gone);
+      const started = Date.now();
+      let guard;
+      await Promise.race([
+        Promise.all(clients.map(connected)),
+        new Promise((_, reject) => (guard = setTimeout(() => reject(new Error("not every client came back")), PATIENCE_MS))),
+      ]).finally(() => clearTimeout(guard));
+      const back = Date.now() - started;
+
+      // Back in the room without joining: the next message reaches every one of them.
+      const text = unique("welcome-back");
+      const receivers = clients.slice(1);
+      const delivered = everyoneGets(receivers, text);
+      await ok(clients[0], "message", { room, text });
+      await delivered.all;
+      assert.equal(delivered.counts.filter((n) => n !== 1).length, 0);
+      t.diagnostic(`all 1,000 back ${back} ms after the restart`);
+    } finally {
+      closeAll(...clients);
+    }
+  });
+});
