@@ -18,6 +18,13 @@ export function ask(socket, event, arg) {
   });
 }
 
+/** Sends a command that must succeed, waiting up to PATIENCE_MS; returns the ack. */
+export async function sure(socket, event, arg) {
+  const reply = await ask(socket, event, arg);
+  assert.equal(reply?.ok, true, `${event} ${JSON.stringify(arg)} failed: ${JSON.stringify(reply)}`);
+  return reply;
+}
+
 /** `n` sockets of users `<prefix>-00000`…, connected over WebSocket, a few hundred at a time. */
 export async function crowd(server, prefix, n) {
   const sockets = [];

@@ -11,8 +11,9 @@ describe("answers tell the truth when storage fails", () => {
   let db;
   before(async () => {
     db = await createDatabase();
-    // A sender waits 0.5 s at most (0.2 s in the queue, 0.3 s for the commit).
-    server = await startServer({ database: db, env: { CHATOXIDE_WRITE_DEADLINE_MS: "200", CHATOXIDE_COMMIT_TIMEOUT_MS: "300" } });
+    // A sender waits 1.3 s at most (1 s in the queue, 0.3 s for the commit): the lock is held
+    // longer; once it is released, the queue has room to wait for the writer to resume.
+    server = await startServer({ database: db, env: { CHATOXIDE_WRITE_DEADLINE_MS: "1000", CHATOXIDE_COMMIT_TIMEOUT_MS: "300" } });
   });
   after(() => server.close());
 

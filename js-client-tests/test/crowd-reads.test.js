@@ -4,7 +4,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../harness/server.js";
 import { connectAs, ok, record, unique, closeAll } from "../harness/client.js";
-import { PATIENCE_MS, ask, crowd } from "../harness/crowd.js";
+import { PATIENCE_MS, ask, crowd, sure } from "../harness/crowd.js";
 
 describe("a pool of one read connection", () => {
   let server;
@@ -33,8 +33,8 @@ describe("a pool of one read connection", () => {
       // that ask together, yet each reader sees its own acknowledged message.
       const seen = await Promise.all(
         sockets.map(async (s, i) => {
-          const { message } = await ok(s, "message", { room, text: `mine ${i}` });
-          const page = await ok(s, "history", { room, limit: 1 });
+          const { message } = await sure(s, "message", { room, text: `mine ${i}` });
+          const page = await sure(s, "history", { room, limit: 1 });
           return page.messages.at(-1).id >= message.id;
         }),
       );
