@@ -652,6 +652,7 @@ fn rate_config(s: &Settings, defaults: &Defaults) -> anyhow::Result<RateConfig> 
         join: pick("join", &s.limit_join, per_user(d.join))?,
         history: pick("history", &s.limit_history, per_user(d.history))?,
         edit: pick("edit", &s.limit_edit, per_user(d.edit))?,
+        read: per_user(d.read),
         typing: pick("typing", &s.limit_typing, per_user(d.typing))?,
         publish: pick("publish", &s.limit_publish, d.publish)?,
         connect: pick("connect", &s.limit_connect, d.connect)?,

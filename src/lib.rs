@@ -1,5 +1,6 @@
 //! chatoxide: a Socket.IO-compatible chat server.
 //!
+//! - [`wire`]: the names on the wire (commands and their allowances, events), a leaf;
 //! - [`chat`]: the rules (room names, texts, ids, permissions), free of I/O;
 //! - [`store`]: rooms, memberships and messages in SQLite or PostgreSQL through SeaORM;
 //! - [`realtime`]: the Socket.IO face (handshake, commands, events);
@@ -23,3 +24,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod wire;

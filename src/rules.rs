@@ -6,7 +6,7 @@
 //! checked once, at start; nothing here does I/O.
 
 use crate::chat::RoomName;
-use crate::realtime::{command, event};
+use crate::wire::{Command, event};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -27,29 +27,8 @@ const RESERVED_EVENTS: [&str; 7] = [
     "error",
 ];
 
-/// The contract's commands: on `/`, a rule cannot take one of these names.
-const CHAT_COMMANDS: [&str; 9] = [
-    command::JOIN,
-    command::LEAVE,
-    command::MESSAGE,
-    command::TYPING,
-    command::HISTORY,
-    command::READ,
-    command::PRESENCE,
-    command::EDIT,
-    command::DELETE,
-];
-
 /// The contract's events: on `/`, a rule cannot emit one (a client could forge a `message`).
-const CHAT_EVENTS: [&str; 7] = [
-    event::MESSAGE,
-    event::MESSAGE_UPDATED,
-    event::MESSAGE_DELETED,
-    event::USER_JOINED,
-    event::USER_LEFT,
-    event::TYPING,
-    event::READ,
-];
+const CHAT_EVENTS: [&str; 8] = event::BROADCAST;
 
 /// The admin UI's namespace: never a rule's.
 const ADMIN_NAMESPACE: &str = "/admin";
@@ -232,7 +211,7 @@ impl Rule {
             .unwrap_or_else(|| CHAT_NAMESPACE.to_owned());
         check_namespace(&namespace)?;
         check_event("on", &spec.on)?;
-        if namespace == CHAT_NAMESPACE && CHAT_COMMANDS.contains(&spec.on.as_str()) {
+        if namespace == CHAT_NAMESPACE && Command::named(&spec.on).is_some() {
             return Err(format!(
                 "'{}' is a command of the chat contract on '/': use another name or namespace",
                 spec.on

@@ -265,7 +265,7 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     count_from_zero(names::DISCONNECTS, "reason", reasons);
     count_from_zero(names::HANDSHAKE_REJECTIONS, "code", codes);
     count_from_zero(names::STORAGE_ERRORS, "kind", StoreError::KINDS);
-    count_from_zero(names::RATE_LIMITED, "limit", crate::limits::LIMIT_LABELS);
+    count_from_zero(names::RATE_LIMITED, "limit", crate::limits::limit_labels());
     for family in [
         names::BROADCASTS,
         names::BROADCAST_FAILURES,

@@ -346,3 +346,42 @@ describe("behind a proxy that is not trusted", () => {
     assert.match(warnings[0], /CHATOXIDE_TRUST_X_FORWARDED_FOR/);
   });
 });
+
+describe("every command has a limit (default settings)", () => {
+  let server;
+  before(async () => (server = await startServer()));
+  after(() => server.close());
+
+  // Each command, its default burst (commands that cost alike share an allowance), and the
+  // argument it is sent with by a member of `room` whose message is `id`.
+  const TABLE = [
+    ["message", 20, (room) => ({ room, text: "burst" })],
+    ["leave", 10, (room) => ({ room })],
+    ["history", 20, (room) => ({ room })],
+    ["members", 20, (room) => ({ room })],
+    ["presence", 20, (room) => ({ room })],
+    ["read", 30, (room, id) => ({ room, message_id: id })],
+    ["edit", 10, (room, id) => ({ message_id: id, text: "edited" })],
+    ["delete", 10, (room, id) => ({ message_id: id })],
+  ];
+
+  for (const [name, burst, arg] of TABLE) {
+    test(`${name}: ten past its burst at once meet rate_limited`, async () => {
+      const room = unique(`limit-${name}`);
+      const socket = await connectAs(server, unique(name));
+      try {
+        await ok(socket, "join", { room });
+        const { message } = await ok(socket, "message", { room, text: "to act on" });
+        const replies = await Promise.all(
+          Array.from({ length: burst + 10 }, () => command(socket, name, arg(room, message.id))),
+        );
+        // Ten too many: all but what refilled while they arrived (a few a second) are refused.
+        const limited = replies.filter((r) => r.error?.code === "rate_limited");
+        assert.ok(limited.length >= 5, `${name}: ${limited.length} of ${burst + 10} limited`);
+        assert.ok(limited.every((r) => r.error.retry_after_ms > 0), JSON.stringify(limited[0]));
+      } finally {
+        socket.close();
+      }
+    });
+  }
+});

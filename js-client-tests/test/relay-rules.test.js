@@ -26,6 +26,18 @@ text_field = "text"
 echo = true
 
 [[rules]]
+on = "say"
+emit = "said"
+to = { field = "room" }
+store = true
+text_field = "text"
+
+[[rules]]
+on = "poke"
+emit = "poked"
+to = "argument"
+
+[[rules]]
 namespace = "/legacy"
 on = "join-room"
 action = "join"
@@ -121,6 +133,56 @@ describe("relay rules", () => {
       assert.equal(refused.error.code, "bad_request");
     } finally {
       closeAll(sender, member);
+    }
+  });
+
+  test("on /, a room named by the payload is the chat's: only its members relay to it or store in it", async () => {
+    const room = unique("guarded");
+    const [member, other, stranger] = await Promise.all([
+      connectAs(server, unique("member")),
+      connectAs(server, unique("other")),
+      connectAs(server, unique("stranger")),
+    ]);
+    try {
+      await ok(member, "join", { room });
+      await ok(other, "join", { room });
+      const heard = record(other, "said");
+      const poked = record(other, "poked");
+      const saidByStranger = await emitWithAck(stranger, "say", { room, text: "let me in" });
+      assert.equal(saidByStranger.error?.code, "forbidden", JSON.stringify(saidByStranger));
+      const pokedByStranger = await emitWithAck(stranger, "poke", room);
+      assert.equal(pokedByStranger.error?.code, "forbidden", JSON.stringify(pokedByStranger));
+      // A member's relays pass: the barrier for what the stranger's would have done.
+      const got = next(other, "said", (p) => p.text === "hello members");
+      assert.equal((await emitWithAck(member, "say", { room, text: "hello members" })).ok, true);
+      await got;
+      const gotPoke = next(other, "poked");
+      assert.equal((await emitWithAck(member, "poke", room)).ok, true);
+      await gotPoke;
+      assert.deepEqual(heard.map((p) => p.text), ["hello members"]);
+      assert.equal(poked.length, 1);
+      const page = await ok(other, "history", { room });
+      assert.deepEqual(page.messages.map((m) => m.text), ["hello members"]);
+    } finally {
+      closeAll(member, other, stranger);
+    }
+  });
+
+  test("on a namespace of rules, storing in a room named by the payload needs the socket in it", async () => {
+    const room = unique("legacy-guarded");
+    const outsider = await legacy(server, unique("o"));
+    try {
+      const reply = await emitWithAck(outsider, "room-message", { room, body: "not joined" });
+      assert.equal(reply.error?.code, "forbidden", JSON.stringify(reply));
+      const reader = await connectAs(server, unique("reader"));
+      try {
+        await ok(reader, "join", { room });
+        assert.deepEqual((await ok(reader, "history", { room })).messages, []);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      outsider.close();
     }
   });
 

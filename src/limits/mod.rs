@@ -1,6 +1,7 @@
 //! Rate limits: how much each user may do, how often (the `governor` crate's GCRA limiters,
-//! one per kind of command, keyed by user id). A refused command answers `rate_limited` with
-//! the time after which it would pass; `typing` over its limit is dropped in silence.
+//! one per allowance of [`crate::wire::Allowance`], keyed by user id). Every command draws on
+//! one: a refused command answers `rate_limited` with the time after which it would pass;
+//! `typing` over its limit is dropped in silence.
 //!
 //! Limits are per node: a user whose sockets are spread over several nodes gets each node's
 //! allowance (a cluster-wide limit would put a Redis round trip in front of every command).
@@ -11,8 +12,8 @@ pub use pending::PendingSession;
 use pending::{PENDING_RETRY, PendingSessions};
 
 use crate::chat::{ChatError, ErrorCode};
-use crate::realtime::command;
 use crate::telemetry::names;
+use crate::wire::{Allowance, Command};
 use axum::extract::ConnectInfo;
 use axum::http;
 use governor::clock::{Clock, DefaultClock};
@@ -53,11 +54,16 @@ impl Rate {
 /// The configured rates; `None` turns a limit off.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateConfig {
+    /// `message` (and relayed events).
     pub message: Option<Rate>,
+    /// `join` and `leave` together.
     pub join: Option<Rate>,
+    /// `history`, `members` and `presence` together.
     pub history: Option<Rate>,
     /// `edit` and `delete` together.
     pub edit: Option<Rate>,
+    /// `read` (read marks).
+    pub read: Option<Rate>,
     pub typing: Option<Rate>,
     /// `POST /api/rooms/{room}/messages`, all callers together (a trusted backend).
     pub publish: Option<Rate>,
@@ -86,6 +92,8 @@ impl Default for RateConfig {
             join: rate(10, 1.0),
             history: rate(20, 5.0),
             edit: rate(10, 2.0),
+            // A client marks what it has seen as it scrolls and as messages arrive.
+            read: rate(30, 10.0),
             typing: rate(5, 2.0),
             publish: rate(2000, 1000.0),
             connect: rate(10_000, 1000.0),
@@ -106,6 +114,7 @@ impl RateConfig {
             join: None,
             history: None,
             edit: None,
+            read: None,
             typing: None,
             publish: None,
             connect: None,
@@ -120,22 +129,17 @@ impl RateConfig {
 
 type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
 
-/// Every limit, as the rate-limited metric names them.
-pub const LIMIT_LABELS: [&str; 13] = [
-    command::MESSAGE,
-    command::JOIN,
-    command::HISTORY,
-    command::MEMBERS,
-    command::EDIT,
-    command::DELETE,
-    command::TYPING,
-    "publish",
-    "connect",
-    "session",
-    "admin_login",
-    "rooms_per_user",
-    "sockets_per_user",
-];
+/// Every limit, as the rate-limited metric names them: each command by its name, and these.
+pub fn limit_labels() -> impl Iterator<Item = &'static str> {
+    Command::ALL.into_iter().map(Command::name).chain([
+        "publish",
+        "connect",
+        "session",
+        "admin_login",
+        "rooms_per_user",
+        "sockets_per_user",
+    ])
+}
 
 /// One socket's tolerance for being refused: a client that keeps hammering a limit is
 /// disconnected rather than answered for ever.
@@ -156,6 +160,7 @@ pub struct RateLimits {
     join: Option<Limiter>,
     history: Option<Limiter>,
     edit: Option<Limiter>,
+    read: Option<Limiter>,
     typing: Option<Limiter>,
     publish: Option<Limiter>,
     connect: Option<Limiter>,
@@ -181,6 +186,7 @@ impl RateLimits {
             join: limiter(config.join),
             history: limiter(config.history),
             edit: limiter(config.edit),
+            read: limiter(config.read),
             typing: limiter(config.typing),
             publish: limiter(config.publish),
             connect: limiter(config.connect),
@@ -306,22 +312,21 @@ impl RateLimits {
         })
     }
 
-    /// `rate_limited` (with a retry hint) when `user` has used up its allowance for `command`.
-    pub fn check(&self, command_name: &'static str, user: &str) -> Result<(), ChatError> {
-        let limiter = match command_name {
-            command::MESSAGE => &self.message,
-            command::JOIN => &self.join,
-            // A page of members costs what a page of history costs.
-            command::HISTORY | command::MEMBERS => &self.history,
-            command::EDIT | command::DELETE => &self.edit,
-            _ => return Ok(()),
-        };
-        admit(limiter.as_ref(), user, command_name)
+    /// `rate_limited` (with a retry hint) when `user` has used up the allowance `command`
+    /// draws on. (A `typing` signal refused here is dropped by its caller, not answered.)
+    pub fn check(&self, command: Command, user: &str) -> Result<(), ChatError> {
+        admit(self.of(command.allowance()).as_ref(), user, command.name())
     }
 
-    /// Whether a `typing` signal from `user` is passed on (over the limit it is dropped).
-    pub fn typing(&self, user: &str) -> bool {
-        admit(self.typing.as_ref(), user, command::TYPING).is_ok()
+    fn of(&self, allowance: Allowance) -> &Option<Limiter> {
+        match allowance {
+            Allowance::Messages => &self.message,
+            Allowance::Memberships => &self.join,
+            Allowance::Reads => &self.history,
+            Allowance::Edits => &self.edit,
+            Allowance::ReadMarks => &self.read,
+            Allowance::Typing => &self.typing,
+        }
     }
 
     /// The HTTP publish route's allowance, shared by all its callers.
@@ -337,6 +342,7 @@ impl RateLimits {
             &self.join,
             &self.history,
             &self.edit,
+            &self.read,
             &self.typing,
             &self.publish,
             &self.connect,
@@ -422,9 +428,9 @@ mod tests {
             ..RateConfig::off()
         });
         for _ in 0..3 {
-            assert!(limits.check(command::MESSAGE, "alice").is_ok());
+            assert!(limits.check(Command::Message, "alice").is_ok());
         }
-        let refused = limits.check(command::MESSAGE, "alice").err();
+        let refused = limits.check(Command::Message, "alice").err();
         assert_eq!(
             refused.as_ref().map(|e| e.code),
             Some(ErrorCode::RateLimited)
@@ -435,7 +441,19 @@ mod tests {
                 .is_some_and(|ms| ms <= 100_000)
         );
         // Per user, and per kind of command.
-        assert!(limits.check(command::MESSAGE, "bob").is_ok());
-        assert!(limits.check(command::JOIN, "alice").is_ok());
+        assert!(limits.check(Command::Message, "bob").is_ok());
+        assert!(limits.check(Command::Join, "alice").is_ok());
+    }
+
+    #[test]
+    fn every_command_is_limited_by_default() {
+        let limits = RateLimits::new(&RateConfig::default());
+        for command in Command::ALL {
+            assert!(
+                limits.of(command.allowance()).is_some(),
+                "{} has no limit",
+                command.name()
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! and a cluster (Redis adapter).
 
 mod args;
+mod command;
 mod delivery;
 mod fanout;
 mod messages;
@@ -13,16 +14,22 @@ mod reply;
 mod rooms;
 mod session;
 mod signals;
+mod socket_user;
 
 pub use args::Args;
 pub use fanout::{Census, Fanout};
-pub use protocol::{Failure, Stored, Success, command, event};
-pub use session::{DISCONNECT_REASONS, attach, attach_cluster, reason_name, user_label};
+pub use protocol::{Failure, Stored, Success};
+pub use session::{DISCONNECT_REASONS, attach, attach_cluster, reason_name};
+pub use socket_user::user_label;
+
+use crate::wire::Command;
+pub use crate::wire::event;
 
 /// The command labels of the command metrics: every command, relayed events, unknown names.
 pub fn command_labels() -> impl Iterator<Item = &'static str> {
-    command::ALL
+    Command::ALL
         .into_iter()
+        .map(Command::name)
         .chain([relay::RELAY, session::UNKNOWN])
 }
 

@@ -5,49 +5,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Client → server commands.
-pub mod command {
-    pub const JOIN: &str = "join";
-    pub const LEAVE: &str = "leave";
-    pub const MESSAGE: &str = "message";
-    pub const TYPING: &str = "typing";
-    pub const HISTORY: &str = "history";
-    pub const READ: &str = "read";
-    pub const PRESENCE: &str = "presence";
-    pub const MEMBERS: &str = "members";
-    pub const EDIT: &str = "edit";
-    pub const DELETE: &str = "delete";
-
-    /// Every command, in the order of the contract's table.
-    pub const ALL: [&str; 10] = [
-        JOIN, LEAVE, MESSAGE, TYPING, HISTORY, READ, PRESENCE, MEMBERS, EDIT, DELETE,
-    ];
-}
-
-/// Server → client events.
-pub mod event {
-    pub const MESSAGE: &str = "message";
-    pub const MESSAGE_UPDATED: &str = "message_updated";
-    pub const MESSAGE_DELETED: &str = "message_deleted";
-    pub const USER_JOINED: &str = "user_joined";
-    pub const USER_LEFT: &str = "user_left";
-    pub const TYPING: &str = "typing";
-    pub const READ: &str = "read";
-    pub const MEMBER_COUNT: &str = "member_count";
-    pub const ERROR: &str = "error";
-
-    /// Every event the server broadcasts to rooms (`error` goes to one socket only).
-    pub const BROADCAST: [&str; 8] = [
-        MESSAGE,
-        MESSAGE_UPDATED,
-        MESSAGE_DELETED,
-        USER_JOINED,
-        USER_LEFT,
-        TYPING,
-        READ,
-        MEMBER_COUNT,
-    ];
-}
+pub use crate::wire::event;
 
 /// Turns a command's argument into its typed form: it must be one object, with the fields of `T`.
 pub fn decode<T: DeserializeOwned>(
@@ -69,13 +27,21 @@ pub struct Join {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RoomOnly {
+pub struct Leave {
     pub room: String,
 }
 
-/// `members` and `presence`: a page of a room's members, or of those online.
+/// `members`: a page of a room's members.
 #[derive(Debug, Deserialize)]
 pub struct MemberList {
+    pub room: String,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// `presence`: a page of a room's members online.
+#[derive(Debug, Deserialize)]
+pub struct Presence {
     pub room: String,
     pub after: Option<String>,
     pub limit: Option<i64>,
@@ -224,7 +190,7 @@ mod tests {
     #[test]
     fn anything_but_an_object_is_a_bad_request() {
         for v in [json!(null), json!([{"room": "a"}]), json!("a"), json!(5)] {
-            assert_eq!(code::<RoomOnly>(v).err(), Some(ErrorCode::BadRequest));
+            assert_eq!(code::<Leave>(v).err(), Some(ErrorCode::BadRequest));
         }
     }
 

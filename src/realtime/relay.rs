@@ -3,14 +3,15 @@
 
 use super::args::Args;
 use super::delivery;
-use super::protocol::command;
 use super::reply::{Reply, within_deadline};
-use super::session::{grant_of, user_label, user_of};
+use super::rooms::member_room;
+use super::socket_user::{grant_of, user_label, user_of};
 use crate::chat::{ChatError, Message, MessageText, RoomName, User};
-use crate::rules::{AckMode, Action, Rule, StoreIn, Target};
+use crate::rules::{AckMode, Action, CHAT_NAMESPACE, Rule, StoreIn, Target};
 use crate::state::AppState;
 use crate::store::{Announce, Appended, Draft};
 use crate::telemetry::names;
+use crate::wire::Command;
 use futures_util::StreamExt;
 use serde::Serialize;
 use socketioxide::EmitWithAckError;
@@ -59,12 +60,18 @@ enum Receivers {
     Rooms(Vec<String>),
 }
 
+/// The room a rule relays to, and whether the client named it (in its payload) or the rule does.
+struct TargetRoom {
+    name: RoomName,
+    named_by_client: bool,
+}
+
 impl Receivers {
     fn plan<A: Adapter>(
         socket: &SocketRef<A>,
         rule: &Rule,
         args: &Args,
-    ) -> Result<(Self, Option<RoomName>), ChatError> {
+    ) -> Result<(Self, Option<TargetRoom>), ChatError> {
         let room = match &rule.to {
             Target::Others => return Ok((Self::Others, None)),
             Target::SenderRooms => {
@@ -80,12 +87,18 @@ impl Receivers {
                     .collect();
                 return Ok((Self::Rooms(rooms), None));
             }
-            Target::Room(room) => room.clone(),
+            Target::Room(room) => TargetRoom {
+                name: room.clone(),
+                named_by_client: false,
+            },
             Target::Argument => {
                 let raw = args.first_str().ok_or_else(|| {
                     ChatError::bad_request("the event's first argument must be a room name")
                 })?;
-                RoomName::parse(raw)?
+                TargetRoom {
+                    name: RoomName::parse(raw)?,
+                    named_by_client: true,
+                }
             }
             Target::Field(field) => {
                 let raw = args.field(field).ok_or_else(|| {
@@ -93,11 +106,14 @@ impl Receivers {
                         "the event's first argument must be an object with a room field '{field}'"
                     ))
                 })?;
-                RoomName::parse(raw)?
+                TargetRoom {
+                    name: RoomName::parse(raw)?,
+                    named_by_client: true,
+                }
             }
         };
-        grant_of(socket)?.ensure_room(&room)?;
-        Ok((Self::Rooms(vec![room.as_str().to_owned()]), Some(room)))
+        grant_of(socket)?.ensure_room(&room.name)?;
+        Ok((Self::Rooms(vec![room.name.as_str().to_owned()]), Some(room)))
     }
 
     fn select<A: Adapter>(&self, socket: &SocketRef<A>) -> BroadcastOperators<A> {
@@ -123,35 +139,43 @@ async fn relay<A: Adapter>(
     app: AppState,
     reply: Reply<A>,
 ) {
+    // A relay costs what a message costs; joining or leaving a room by a rule, what a `join`
+    // costs.
+    let allowance = match rule.action {
+        Action::Relay => Command::Message,
+        Action::Join | Action::Leave => Command::Join,
+    };
+    let Some((reply, _turn)) = reply.admit(&app, RELAY, allowance) else {
+        return;
+    };
     if rule.action != Action::Relay {
-        let run = move_socket(&socket, &rule, args, &app);
-        reply.serve(&app, RELAY, run).await;
+        let moved = within_deadline(&app, move_socket(&socket, &rule, args, &app)).await;
+        reply.send(RELAY, moved);
         return;
     }
     if rule.ack == AckMode::Receivers && reply.wants_ack() {
-        let _in_flight = app.in_flight.token();
-        let started = std::time::Instant::now();
         let stored = within_deadline(&app, async {
             let planned = prepare(&socket, &rule, args, &app).await?;
             store(planned, &app).await
         })
         .await;
         match stored {
+            // The receivers' answers are waited for outside the command deadline: the rule's
+            // own timeout bounds them.
             Ok((args, receivers)) => {
                 let answers = pass_through(&socket, &rule, &args, &receivers).await;
                 reply.pass(RELAY, &answers);
             }
             Err(err) => reply.send::<()>(RELAY, Err(err)),
         }
-        metrics::histogram!(names::COMMAND_SECONDS, "command" => RELAY)
-            .record(started.elapsed().as_secs_f64());
         return;
     }
-    let run = async {
+    let relayed = within_deadline(&app, async {
         let planned = prepare(&socket, &rule, args, &app).await?;
         announce(&socket, &rule, planned, &app).await
-    };
-    reply.serve(&app, RELAY, run).await;
+    })
+    .await;
+    reply.send(RELAY, relayed);
 }
 
 /// `join` and `leave` rules: the sender's socket enters or leaves the target room, and the
@@ -162,8 +186,7 @@ async fn move_socket<A: Adapter>(
     args: Result<Args, impl fmt::Display>,
     app: &AppState,
 ) -> Result<Relayed, ChatError> {
-    // Joining a room by a rule costs what a `join` costs.
-    let (args, _) = admitted(socket, args, app, command::JOIN)?;
+    let (args, _) = parsed(socket, args)?;
     let (receivers, _) = Receivers::plan(socket, rule, &args)?;
     let Receivers::Rooms(rooms) = &receivers else {
         return Err(ChatError::bad_request(
@@ -190,18 +213,13 @@ async fn move_socket<A: Adapter>(
     Ok(Relayed { message: None })
 }
 
-/// The event's arguments and sender, while the server serves and the sender's `allowance` lasts.
-fn admitted<A: Adapter>(
+/// The event's arguments and its sender.
+fn parsed<A: Adapter>(
     socket: &SocketRef<A>,
     args: Result<Args, impl fmt::Display>,
-    app: &AppState,
-    allowance: &'static str,
 ) -> Result<(Args, User), ChatError> {
-    app.ensure_serving()?;
     let args = args.map_err(|e| ChatError::bad_request(format!("unreadable arguments: {e}")))?;
-    let user = user_of(socket)?;
-    app.limits.check(allowance, &user.id)?;
-    Ok((args, user))
+    Ok((args, user_of(socket)?))
 }
 
 /// A relay that passed its checks, with what it stores.
@@ -217,15 +235,18 @@ async fn prepare<A: Adapter>(
     args: Result<Args, impl fmt::Display>,
     app: &AppState,
 ) -> Result<Planned, ChatError> {
-    // A relay costs what a message costs: it counts against the same allowance.
-    let (args, user) = admitted(socket, args, app, command::MESSAGE)?;
-    let (receivers, target_room) = Receivers::plan(socket, rule, &args)?;
+    let (args, user) = parsed(socket, args)?;
+    let (receivers, target) = Receivers::plan(socket, rule, &args)?;
+    if let Some(target) = &target {
+        ensure_may_reach(socket, app, &user, target, rule.store.is_some()).await?;
+    }
     let draft = match &rule.store {
         None => None,
         Some(store) => {
             let room = match store {
                 StoreIn::Room(room) => room.clone(),
-                StoreIn::Target => target_room
+                StoreIn::Target => target
+                    .map(|t| t.name)
                     .ok_or_else(|| ChatError::bad_request("this rule stores in its target room"))?,
             };
             grant_of(socket)?.ensure_room(&room)?;
@@ -235,7 +256,7 @@ async fn prepare<A: Adapter>(
                 // A room named by a client is created on its first stored message: that costs
                 // what a `join` costs.
                 None => {
-                    app.limits.check(command::JOIN, &user.id)?;
+                    app.limits.check(Command::Join, &user.id)?;
                     app.open_room(&room).await?
                 }
             };
@@ -252,6 +273,32 @@ async fn prepare<A: Adapter>(
         receivers,
         draft,
     })
+}
+
+/// Whether the sender may relay to (and store in) a room its payload names. On `/` the rooms
+/// are the chat's: only a member reaches one, as with `message`. On a namespace of rules rooms
+/// are the sockets' own, as in Node, and anyone may relay to one; but stored messages are the
+/// chat's history, so storing needs the sender's socket in the room (joined by a rule). A room
+/// the rule itself names is the operator's choice, open to every sender.
+async fn ensure_may_reach<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &AppState,
+    user: &User,
+    target: &TargetRoom,
+    stores: bool,
+) -> Result<(), ChatError> {
+    if !target.named_by_client {
+        return Ok(());
+    }
+    if socket.ns() == CHAT_NAMESPACE {
+        member_room(app, socket, &target.name, user).await?;
+    } else if stores && !socket.rooms().iter().any(|r| r == target.name.as_str()) {
+        return Err(ChatError::forbidden(format!(
+            "join room '{}' first: only its members store in it",
+            target.name
+        )));
+    }
+    Ok(())
 }
 
 /// Relays (after the commit, in commit order, when the rule stores) and answers `{ ok: true }`.

@@ -1,12 +1,13 @@
 //! Answering a command: through its acknowledgement if the client asked for one, else through
 //! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
 
-use super::protocol::{Failure, Success, event};
-use super::session::user_label;
-use crate::chat::{ChatError, ErrorCode, User};
+use super::protocol::{Failure, Nothing, Success, event};
+use super::socket_user::{user_label, user_of};
+use crate::chat::{ChatError, ErrorCode};
 use crate::limits::Strikes;
 use crate::state::AppState;
 use crate::telemetry::names;
+use crate::wire::Command;
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
@@ -40,26 +41,53 @@ impl<A: Adapter> FromMessageParts<A> for Reply<A> {
 }
 
 impl<A: Adapter> Reply<A> {
-    /// Runs a command and answers it: refused while draining, and tracked so that shutdown
-    /// waits for it to commit and answer.
+    /// Runs a command and answers it: refused while draining and past the user's allowance for
+    /// `limit`, run within the command deadline, tracked so that shutdown waits for it to
+    /// commit and answer, and counted under `label`.
     pub async fn serve<T: Serialize>(
         self,
         app: &AppState,
-        command: &'static str,
+        label: &'static str,
+        limit: Command,
         run: impl Future<Output = Result<T, ChatError>>,
     ) {
-        let _in_flight = app.in_flight.token();
-        let started = std::time::Instant::now();
-        let result = match app
-            .ensure_serving()
-            .and_then(|()| self.within_limits(app, command))
-        {
-            Ok(()) => within_deadline(app, run).await,
-            Err(refused) => Err(refused),
+        let Some((reply, _turn)) = self.admit(app, label, limit) else {
+            return;
         };
-        self.send(command, result);
-        metrics::histogram!(names::COMMAND_SECONDS, "command" => command)
-            .record(started.elapsed().as_secs_f64());
+        let result = within_deadline(app, run).await;
+        reply.send(label, result);
+    }
+
+    /// The checks before a command runs; `None` when it was refused (and answered), or
+    /// dropped in silence (a `typing` over its allowance, answered `ok`). The [`Turn`] lasts
+    /// until the answer is sent.
+    pub fn admit(
+        self,
+        app: &AppState,
+        label: &'static str,
+        limit: Command,
+    ) -> Option<(Self, Turn)> {
+        let turn = Turn {
+            _in_flight: app.in_flight.token(),
+            label,
+            started: std::time::Instant::now(),
+        };
+        match app
+            .ensure_serving()
+            .and_then(|()| self.within_limits(app, limit))
+        {
+            Ok(()) => Some((self, turn)),
+            Err(over)
+                if over.code == ErrorCode::RateLimited && limit.allowance().drops_in_silence() =>
+            {
+                self.send(label, Ok(Nothing {}));
+                None
+            }
+            Err(refused) => {
+                self.send::<()>(label, Err(refused));
+                None
+            }
+        }
     }
 
     /// Whether the client asked for an acknowledgement.
@@ -77,11 +105,9 @@ impl<A: Adapter> Reply<A> {
     }
 
     /// The user's allowance for `command` (rate_limited past it).
-    fn within_limits(&self, app: &AppState, command: &'static str) -> Result<(), ChatError> {
-        match self.socket.extensions.get::<User>() {
-            Some(user) => app.limits.check(command, &user.id),
-            None => Ok(()),
-        }
+    fn within_limits(&self, app: &AppState, command: Command) -> Result<(), ChatError> {
+        let user = user_of(&self.socket)?;
+        app.limits.check(command, &user.id)
     }
 
     pub fn send<T: Serialize>(self, command: &'static str, result: Result<T, ChatError>) {
@@ -116,6 +142,21 @@ impl<A: Adapter> Reply<A> {
         if limited {
             strike(&self.socket, command);
         }
+    }
+}
+
+/// A command between its admission and its answer: shutdown waits for it; its duration is
+/// recorded when it ends.
+pub struct Turn {
+    _in_flight: tokio_util::task::task_tracker::TaskTrackerToken,
+    label: &'static str,
+    started: std::time::Instant,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        metrics::histogram!(names::COMMAND_SECONDS, "command" => self.label)
+            .record(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -6,66 +6,54 @@
 //! and a `user_joined` never overtakes a message committed before it; the answer waits until
 //! the sockets have moved, on every node. Large rooms hear their member count instead.
 
+use super::command::Handler;
 use super::delivery::{self, Move};
-use super::protocol::{self, Joined, Left, Members, Membership, Online, command, decode, event};
-use super::reply::Reply;
-use super::session::{grant_of, user_of};
+use super::protocol::{self, Joined, Left, Members, Membership, Online, event};
+use super::socket_user::{grant_of, user_of};
 use crate::chat::{ChatError, MEMBERS_IN_REPLY, MemberQuery, MessageId, RoomName, User};
 use crate::state::AppState;
 use crate::store::{self, Announce, Broadcast, JoinRequest, LeaveRequest, Refusal, RoomRef};
-use serde_json::Value;
+use crate::wire::Command;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::SocketRef;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-type Arg = TryData<Value>;
+impl<A: Adapter> Handler<A> for protocol::Join {
+    const COMMAND: Command = Command::Join;
+    type Answer = Joined;
 
-pub async fn join<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::JOIN, run_join(&socket, arg, &app))
-        .await;
-}
-
-async fn run_join<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Joined, ChatError> {
-    let cmd: protocol::Join = decode(arg)?;
-    let user = user_of(socket)?;
-    let name = RoomName::parse(&cmd.room)?;
-    grant_of(socket)?.ensure_room(&name)?;
-    let since = cmd.since.as_deref().map(MessageId::parse).transpose()?;
-    if let Some(since) = since {
-        // A room that does not exist yet holds no message `since` could name.
-        let known = app.store.room(&name).await?;
-        since.ensure_in_room(known.as_ref().map_or(0, |r| r.id))?;
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Joined, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let name = RoomName::parse(&cmd.room)?;
+        grant_of(socket)?.ensure_room(&name)?;
+        let since = cmd.since.as_deref().map(MessageId::parse).transpose()?;
+        if let Some(since) = since {
+            // A room that does not exist yet holds no message `since` could name.
+            let known = app.store.room(&name).await?;
+            since.ensure_in_room(known.as_ref().map_or(0, |r| r.id))?;
+        }
+        let request = JoinRequest {
+            room: name,
+            user: user.clone(),
+            since,
+            max_rooms: app.limits.rooms_per_user(),
+        };
+        let (moved, done) = oneshot::channel();
+        let joined = app
+            .writer
+            .join(request, announce_join(socket, user, app, moved))
+            .await??;
+        // The answer says the user's sockets are in the room: on other nodes too.
+        until_moved(done).await;
+        Ok(Joined {
+            room: joined.room.name,
+            members: joined.members,
+            member_count: joined.member_count,
+            missed: joined.missed,
+        })
     }
-    let request = JoinRequest {
-        room: name,
-        user: user.clone(),
-        since,
-        max_rooms: app.limits.rooms_per_user(),
-    };
-    let (moved, done) = oneshot::channel();
-    let joined = app
-        .writer
-        .join(request, announce_join(socket, user, app, moved))
-        .await??;
-    // The answer says the user's sockets are in the room: on other nodes too.
-    until_moved(done).await;
-    Ok(Joined {
-        room: joined.room.name,
-        members: joined.members,
-        member_count: joined.member_count,
-        missed: joined.missed,
-    })
 }
 
 fn in_room<A: Adapter>(socket: &SocketRef<A>, room: &RoomName) -> bool {
@@ -96,41 +84,31 @@ fn announce_join<A: Adapter>(
     })
 }
 
-pub async fn leave<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::LEAVE, run_leave(&socket, arg, &app))
-        .await;
-}
+impl<A: Adapter> Handler<A> for protocol::Leave {
+    const COMMAND: Command = Command::Leave;
+    type Answer = Left;
 
-async fn run_leave<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Left, ChatError> {
-    let cmd: protocol::RoomOnly = decode(arg)?;
-    let user = user_of(socket)?;
-    let name = RoomName::parse(&cmd.room)?;
-    let not_a_member = || ChatError::not_a_member(name.as_str());
-    let room = app.store.room(&name).await?.ok_or_else(not_a_member)?;
-    let request = LeaveRequest {
-        room,
-        user_id: user.id.clone(),
-    };
-    let (moved, done) = oneshot::channel();
-    let left = app
-        .writer
-        .leave(request, announce_leave(socket, user, app, moved))
-        .await?
-        .ok_or_else(not_a_member)?;
-    until_moved(done).await;
-    Ok(Left {
-        room: left.room.name,
-    })
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Left, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let name = RoomName::parse(&cmd.room)?;
+        let not_a_member = || ChatError::not_a_member(name.as_str());
+        let room = app.store.room(&name).await?.ok_or_else(not_a_member)?;
+        let request = LeaveRequest {
+            room,
+            user_id: user.id.clone(),
+        };
+        let (moved, done) = oneshot::channel();
+        let left = app
+            .writer
+            .leave(request, announce_leave(socket, user, app, moved))
+            .await?
+            .ok_or_else(not_a_member)?;
+        until_moved(done).await;
+        Ok(Left {
+            room: left.room.name,
+        })
+    }
 }
 
 /// After the commit: the user's sockets leave the room (this node's at once, the others' in
@@ -232,59 +210,39 @@ async fn tell<A: Adapter>(
     delivery::emit(|| socket.to(room.to_owned()), name, &payload).await;
 }
 
-pub async fn members<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::MEMBERS, run_members(&socket, arg, &app))
-        .await;
+impl<A: Adapter> Handler<A> for protocol::MemberList {
+    const COMMAND: Command = Command::Members;
+    type Answer = Members;
+
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Members, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let query = MemberQuery::members(cmd.after.as_deref(), cmd.limit)?;
+        let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
+        Ok(app.store.members(room.id, &query).await?)
+    }
 }
 
-async fn run_members<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Members, ChatError> {
-    let cmd: protocol::MemberList = decode(arg)?;
-    let user = user_of(socket)?;
-    let query = MemberQuery::members(cmd.after.as_deref(), cmd.limit)?;
-    let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
-    Ok(app.store.members(room.id, &query).await?)
-}
+impl<A: Adapter> Handler<A> for protocol::Presence {
+    const COMMAND: Command = Command::Presence;
+    type Answer = Online;
 
-pub async fn presence<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::PRESENCE, run_presence(&socket, arg, &app))
-        .await;
-}
-
-async fn run_presence<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Online, ChatError> {
-    let cmd: protocol::MemberList = decode(arg)?;
-    let user = user_of(socket)?;
-    let query = MemberQuery::parse(cmd.after.as_deref(), cmd.limit, MEMBERS_IN_REPLY)?;
-    let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
-    let online = app
-        .presence
-        .online(app.store.all_members(room.id).await?)
-        .await;
-    let page = query.page(&online);
-    Ok(Online {
-        users: page.members,
-        online_count: online.len(),
-        has_more: page.has_more,
-    })
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Online, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let query = MemberQuery::parse(cmd.after.as_deref(), cmd.limit, MEMBERS_IN_REPLY)?;
+        let room = member_room(app, socket, &RoomName::parse(&cmd.room)?, &user).await?;
+        let online = app
+            .presence
+            .online(app.store.all_members(room.id).await?)
+            .await;
+        let page = query.page(&online);
+        Ok(Online {
+            users: page.members,
+            online_count: online.len(),
+            has_more: page.has_more,
+        })
+    }
 }
 
 /// The room, if `user` is a member of it and the socket's token allows it; `forbidden`

@@ -1,9 +1,10 @@
 //! A socket's life: the handshake decides who it is and puts it in its rooms; connect wires the
 //! commands; disconnect updates presence.
 
-use super::protocol::{command, event};
+use super::protocol::event;
 use super::reply::Reply;
-use super::{messages, relay, rooms, signals};
+use super::socket_user::user_label;
+use super::{command, relay};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
 use crate::cluster::ClusterAdapter;
 use crate::identity::{Credentials, Identity};
@@ -186,16 +187,7 @@ fn end_at_expiry<A: Adapter>(socket: &SocketRef<A>, after: Duration) -> SessionT
 struct SessionTimer(AbortHandle);
 
 fn wire<A: Adapter>(socket: &SocketRef<A>) {
-    socket.on(command::JOIN, rooms::join::<A>);
-    socket.on(command::LEAVE, rooms::leave::<A>);
-    socket.on(command::PRESENCE, rooms::presence::<A>);
-    socket.on(command::MEMBERS, rooms::members::<A>);
-    socket.on(command::MESSAGE, messages::send::<A>);
-    socket.on(command::HISTORY, messages::history::<A>);
-    socket.on(command::EDIT, messages::edit::<A>);
-    socket.on(command::DELETE, messages::delete::<A>);
-    socket.on(command::TYPING, signals::typing::<A>);
-    socket.on(command::READ, signals::read::<A>);
+    command::wire(socket);
     socket.on_fallback(unknown::<A>);
     socket.on_disconnect(on_disconnect::<A>);
 }
@@ -261,30 +253,4 @@ pub fn reason_name(reason: DisconnectReason) -> &'static str {
         DisconnectReason::ServerNSDisconnect => "server namespace disconnect",
         DisconnectReason::ClosingServer => "server shutting down",
     }
-}
-
-/// The socket's user for log lines: its id, or `-` before the handshake named one.
-pub fn user_label<A: Adapter>(socket: &SocketRef<A>) -> String {
-    socket
-        .extensions
-        .get::<User>()
-        .map_or_else(|| "-".to_owned(), |u| u.id.as_str().to_owned())
-}
-
-/// What the handshake's credentials allow this socket.
-pub(super) fn grant_of<A: Adapter>(socket: &SocketRef<A>) -> Result<Grant, ChatError> {
-    socket
-        .extensions
-        .get::<Grant>()
-        .ok_or_else(|| ChatError::new(ErrorCode::Unauthorized, "this socket has no identity"))
-}
-
-/// The identity the handshake gave this socket.
-pub(super) fn user_of<A: Adapter>(socket: &SocketRef<A>) -> Result<User, ChatError> {
-    socket.extensions.get::<User>().ok_or_else(|| {
-        ChatError::new(
-            crate::chat::ErrorCode::Unauthorized,
-            "this socket has no identity",
-        )
-    })
 }

@@ -1,86 +1,60 @@
 //! `typing` and `read`: small signals to the other members of a room.
 
+use super::command::Handler;
 use super::delivery;
-use super::protocol::{self, Nothing, ReadEvent, TypingEvent, command, decode, event};
-use super::reply::Reply;
+use super::protocol::{self, Nothing, ReadEvent, TypingEvent, event};
 use super::rooms::member_room;
-use super::session::user_of;
+use super::socket_user::user_of;
 use crate::chat::{ChatError, LargeRoom, MessageId, RoomName, User};
 use crate::state::AppState;
 use crate::store::{Announce, Marked, ReadMark};
-use serde_json::Value;
+use crate::wire::Command;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::extract::SocketRef;
 
-type Arg = TryData<Value>;
+impl<A: Adapter> Handler<A> for protocol::Typing {
+    const COMMAND: Command = Command::Typing;
+    type Answer = Nothing;
 
-pub async fn typing<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::TYPING, run_typing(&socket, arg, &app))
-        .await;
-}
-
-async fn run_typing<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Nothing, ChatError> {
-    let cmd: protocol::Typing = decode(arg)?;
-    let user = user_of(socket)?;
-    let name = RoomName::parse(&cmd.room)?;
-    member_room(app, socket, &name, &user).await?;
-    if !app.limits.typing(&user.id) {
-        // Over the limit a typing signal is dropped, not refused: it is only a hint.
-        return Ok(Nothing {});
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Nothing, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let name = RoomName::parse(&cmd.room)?;
+        member_room(app, socket, &name, &user).await?;
+        let payload = TypingEvent {
+            room: name.as_str(),
+            user: &user,
+            typing: cmd.typing,
+        };
+        let to_others = || socket.to(name.to_string()).volatile();
+        delivery::emit(to_others, event::TYPING, &payload).await;
+        Ok(Nothing {})
     }
-    let payload = TypingEvent {
-        room: name.as_str(),
-        user: &user,
-        typing: cmd.typing,
-    };
-    let to_others = || socket.to(name.to_string()).volatile();
-    delivery::emit(to_others, event::TYPING, &payload).await;
-    Ok(Nothing {})
 }
 
-pub async fn read<A: Adapter>(
-    socket: SocketRef<A>,
-    TryData(arg): Arg,
-    State(app): State<AppState>,
-    reply: Reply<A>,
-) {
-    reply
-        .serve(&app, command::READ, run_read(&socket, arg, &app))
-        .await;
-}
+impl<A: Adapter> Handler<A> for protocol::Read {
+    const COMMAND: Command = Command::Read;
+    type Answer = Nothing;
 
-async fn run_read<A: Adapter>(
-    socket: &SocketRef<A>,
-    arg: Result<Value, impl std::fmt::Display>,
-    app: &AppState,
-) -> Result<Nothing, ChatError> {
-    let cmd: protocol::Read = decode(arg)?;
-    let user = user_of(socket)?;
-    let name = RoomName::parse(&cmd.room)?;
-    let id = MessageId::parse(&cmd.message_id)?;
-    let room = member_room(app, socket, &name, &user).await?;
-    id.ensure_in_room(room.id)?;
-    let mark = ReadMark {
-        room,
-        user_id: user.id.clone(),
-        message: id,
-    };
-    let announce = announce_read(socket, user, app.large_room, mark.clone());
-    app.writer
-        .mark_read(mark, announce)
-        .await?
-        .ok_or_else(|| ChatError::not_found("no such message in this room"))?;
-    Ok(Nothing {})
+    async fn run(self, socket: &SocketRef<A>, app: &AppState) -> Result<Nothing, ChatError> {
+        let cmd = self;
+        let user = user_of(socket)?;
+        let name = RoomName::parse(&cmd.room)?;
+        let id = MessageId::parse(&cmd.message_id)?;
+        let room = member_room(app, socket, &name, &user).await?;
+        id.ensure_in_room(room.id)?;
+        let mark = ReadMark {
+            room,
+            user_id: user.id.clone(),
+            message: id,
+        };
+        let announce = announce_read(socket, user, app.large_room, mark.clone());
+        app.writer
+            .mark_read(mark, announce)
+            .await?
+            .ok_or_else(|| ChatError::not_found("no such message in this room"))?;
+        Ok(Nothing {})
+    }
 }
 
 /// After the commit: the room's other sockets hear of the mark, unless the room is large (the
