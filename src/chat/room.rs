@@ -37,6 +37,13 @@ impl RoomName {
         format!("{RESERVED_PREFIX}{user_id}")
     }
 
+    /// The Socket.IO room of those sockets of `user_id` whose token limits their rooms: a room
+    /// joined on another tab reaches them only where their token allows it. (No user id holds
+    /// a control character, so this is never a user's personal room.)
+    pub fn limited(user_id: &str) -> String {
+        format!("{RESERVED_PREFIX}{user_id}\u{1f}limited")
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -68,6 +68,11 @@ impl User {
     pub fn personal_room(&self) -> String {
         super::RoomName::personal(&self.id)
     }
+
+    /// The Socket.IO room of this user's sockets whose tokens limit their rooms.
+    pub fn limited_room(&self) -> String {
+        super::RoomName::limited(&self.id)
+    }
 }
 
 #[cfg(test)]

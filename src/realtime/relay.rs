@@ -75,7 +75,7 @@ impl Receivers {
         let room = match &rule.to {
             Target::Others => return Ok((Self::Others, None)),
             Target::SenderRooms => {
-                let own = [socket.id.to_string(), personal_room(socket)];
+                let own = own_rooms(socket);
                 // Rooms the socket is in that its token does not allow (a tab with a wider
                 // token joined them for the user) are not the sender's to relay to.
                 let grant = grant_of(socket)?;
@@ -128,8 +128,14 @@ impl Receivers {
     }
 }
 
-fn personal_room<A: Adapter>(socket: &SocketRef<A>) -> String {
-    user_of(socket).map_or_else(|_| String::new(), |u| u.personal_room())
+/// The rooms a socket is in for itself, not to hear others: its id's and its user's.
+fn own_rooms<A: Adapter>(socket: &SocketRef<A>) -> [String; 3] {
+    let user = user_of(socket);
+    [
+        socket.id.to_string(),
+        user.as_ref().map_or_else(|_| String::new(), |u| u.personal_room()),
+        user.as_ref().map_or_else(|_| String::new(), |u| u.limited_room()),
+    ]
 }
 
 async fn relay<A: Adapter>(

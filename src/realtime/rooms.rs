@@ -181,7 +181,30 @@ impl<A: Adapter> RoomChange<A> {
                 room,
                 member_count,
             } = self;
-            delivery::enroll(|| socket.within(user.personal_room()), &room, change).await;
+            match change {
+                // Every socket of the user enters, on every node, but those whose token limits
+                // its rooms: on this node they enter where their token allows; on others, at
+                // their next connect (a node cannot read another's tokens).
+                Move::Join => {
+                    let unlimited = || {
+                        socket
+                            .within(user.personal_room())
+                            .except(user.limited_room())
+                    };
+                    // `except` leaves out the sender too (it makes a broadcast): it enters here.
+                    socket.join(room.clone());
+                    delivery::enroll(unlimited, &room, change).await;
+                    for tab in socket.within(user.limited_room()).local().sockets() {
+                        if grant_of(&tab).is_ok_and(|grant| grant.allows(&room)) {
+                            tab.join(room.clone());
+                        }
+                    }
+                }
+                Move::Leave => {
+                    delivery::enroll(|| socket.within(user.personal_room()), &room, change)
+                        .await;
+                }
+            }
             let _ = moved.send(());
             let event = match change {
                 Move::Join => event::USER_JOINED,

@@ -151,8 +151,14 @@ async fn admit<A: Adapter>(
     let held = app.presence.counts().get(&identity.user.id).unwrap_or(0);
     app.limits.another_socket(held)?;
     // The personal room first: a join made on another tab while the memberships are read
-    // reaches this socket through it.
-    socket.join(identity.user.personal_room());
+    // reaches this socket through it. A token that limits its rooms puts the socket in the
+    // user's limited room too, at the same time, so that such joins reach it only where the
+    // token allows (see `rooms::RoomChange`).
+    let mut own = vec![identity.user.personal_room()];
+    if identity.grant.rooms.is_some() {
+        own.insert(0, identity.user.limited_room());
+    }
+    socket.join(own);
     let mut rooms = app.store.rooms_of(&identity.user.id).await?;
     // Memberships this token does not allow stay stored, unused by this socket.
     rooms.retain(|room| identity.grant.allows(room));
