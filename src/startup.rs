@@ -60,7 +60,7 @@ impl App {
         let node = match &config.cluster {
             Some(cluster) => {
                 let (node, registry) = Node::join(cluster, presence.counts()).await?;
-                presence = presence.with_registry(registry);
+                presence = presence.with_registry(std::sync::Arc::new(registry));
                 Some(node)
             }
             None => None,

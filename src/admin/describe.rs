@@ -1,7 +1,6 @@
 //! Sockets as the admin UI shows them: Node's serialized socket (id, namespace, transport,
 //! handshake, rooms), credentials left out.
 
-use super::watch::Watch;
 use crate::limits::RateLimits;
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
@@ -22,10 +21,10 @@ pub(super) struct Seen {
 }
 
 /// Every socket of the cluster, for an admin socket that just connected: this node's in full
-/// (as its watcher last told them), other nodes' with what the adapter tells (id, namespace,
-/// rooms; their own watchers tell the rest).
-pub(super) async fn all_sockets<A: Adapter>(io: &SocketIo<A>, watch: &Watch) -> Vec<Value> {
-    let mut all = watch.describe().await;
+/// (`here`, as its watcher last told them), other nodes' with what the adapter tells (id,
+/// namespace, rooms; their own watchers tell the rest).
+pub(super) async fn all_sockets<A: Adapter>(io: &SocketIo<A>, here: Vec<Value>) -> Vec<Value> {
+    let mut all = here;
     let here: BTreeSet<String> = all
         .iter()
         .filter_map(|s| s.get("id").and_then(Value::as_str).map(str::to_owned))

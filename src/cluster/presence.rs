@@ -13,12 +13,12 @@
 //! whole when it comes back.
 
 use super::link::{Link, LinkError};
-use crate::presence::Counts;
+use crate::presence::{Counts, Elsewhere};
+use futures_util::future::BoxFuture;
 use redis::Script;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Renews the lease, tells whether it had lapsed, and deletes the hashes of dead nodes.
@@ -94,7 +94,6 @@ impl Keys {
 pub struct Registry {
     link: Link,
     keys: Arc<Keys>,
-    changed: mpsc::UnboundedSender<String>,
     online: Arc<Script>,
 }
 
@@ -105,7 +104,6 @@ pub struct Keeper {
     node: String,
     ttl: Duration,
     counts: Counts,
-    changed: mpsc::UnboundedReceiver<String>,
 }
 
 impl Registry {
@@ -117,11 +115,10 @@ impl Registry {
         counts: Counts,
     ) -> (Self, Keeper) {
         let keys = Arc::new(Keys::new(prefix, node));
-        let (changed, to_write) = mpsc::unbounded_channel();
+        counts.track_changes();
         let registry = Self {
             link: link.clone(),
             keys: keys.clone(),
-            changed,
             online: Arc::new(Script::new(ONLINE)),
         };
         let keeper = Keeper {
@@ -130,15 +127,8 @@ impl Registry {
             node: node.to_owned(),
             ttl,
             counts,
-            changed: to_write,
         };
         (registry, keeper)
-    }
-
-    /// `user`'s socket count on this node changed; Redis learns it soon, in order.
-    pub fn changed(&self, user: &str) {
-        // Fails only once the keeper has stopped (shutdown), when nothing needs writing.
-        let _ = self.changed.send(user.to_owned());
     }
 
     /// Which of `users` some live node counts as connected.
@@ -160,7 +150,7 @@ impl Registry {
 impl Keeper {
     /// Copies this node's counts to Redis and renews its lease until `stop`, then withdraws:
     /// a node that stops cleanly takes its users out of presence at once.
-    pub async fn run(mut self, stop: CancellationToken) {
+    pub async fn run(self, stop: CancellationToken) {
         let renew = Script::new(RENEW);
         let mut every = tokio::time::interval(self.ttl / 3);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,11 +169,7 @@ impl Keeper {
                         stale = self.rewrite().await.is_err();
                     }
                 }
-                Some(first) = self.changed.recv() => {
-                    let mut users = HashSet::from([first]);
-                    while let Ok(user) = self.changed.try_recv() {
-                        users.insert(user);
-                    }
+                users = self.counts.changed() => {
                     if !stale && self.write(users).await.is_err() {
                         stale = true;
                     }
@@ -259,5 +245,18 @@ impl Keeper {
                 "could not withdraw from presence; this node's users leave it when its lease ends"
             );
         }
+    }
+}
+
+impl Elsewhere for Registry {
+    fn online<'a>(
+        &'a self,
+        users: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<HashSet<String>, String>> {
+        Box::pin(async move {
+            Registry::online(self, users)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

@@ -243,18 +243,18 @@ impl RateLimits {
         }
     }
 
-    /// `rate_limited` when a user who holds `held` sockets here may not open another.
-    pub fn another_socket(&self, held: usize) -> Result<(), ChatError> {
-        match self.sockets_per_user {
-            Some(max) if held >= max => {
-                metrics::counter!(names::RATE_LIMITED, "limit" => "sockets_per_user").increment(1);
-                Err(ChatError::new(
-                    ErrorCode::RateLimited,
-                    format!("at most {max} connections per user; close one first"),
-                ))
-            }
-            _ => Ok(()),
-        }
+    /// Sockets one user may hold on this node, if limited.
+    pub fn sockets_per_user(&self) -> Option<usize> {
+        self.sockets_per_user
+    }
+
+    /// `rate_limited` for a user who holds `held` sockets here, its limit.
+    pub fn too_many_sockets(&self, held: usize) -> ChatError {
+        metrics::counter!(names::RATE_LIMITED, "limit" => "sockets_per_user").increment(1);
+        ChatError::new(
+            ErrorCode::RateLimited,
+            format!("at most {held} connections per user; close one first"),
+        )
     }
 
     /// A Socket.IO handshake (on any namespace, the admin UI's logins too) within its client

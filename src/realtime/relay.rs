@@ -133,8 +133,10 @@ fn own_rooms<A: Adapter>(socket: &SocketRef<A>) -> [String; 3] {
     let user = user_of(socket);
     [
         socket.id.to_string(),
-        user.as_ref().map_or_else(|_| String::new(), |u| u.personal_room()),
-        user.as_ref().map_or_else(|_| String::new(), |u| u.limited_room()),
+        user.as_ref()
+            .map_or_else(|_| String::new(), |u| u.personal_room()),
+        user.as_ref()
+            .map_or_else(|_| String::new(), |u| u.limited_room()),
     ]
 }
 

@@ -201,8 +201,7 @@ impl<A: Adapter> RoomChange<A> {
                     }
                 }
                 Move::Leave => {
-                    delivery::enroll(|| socket.within(user.personal_room()), &room, change)
-                        .await;
+                    delivery::enroll(|| socket.within(user.personal_room()), &room, change).await;
                 }
             }
             let _ = moved.send(());

@@ -79,11 +79,10 @@ async fn handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let Identity { user, grant } = admit(&socket, auth, &app).await.map_err(refused(&socket))?;
+    let (Identity { user, grant }, connection) =
+        admit(&socket, auth, &app).await.map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
-    socket
-        .extensions
-        .insert(Arc::new(app.presence.connect(&user.id)));
+    socket.extensions.insert(Arc::new(connection));
     settle(&socket, &app, user, grant);
     wire(&socket);
     relay::wire(&socket, &app);
@@ -142,14 +141,19 @@ fn identify<A: Adapter>(
     app.auth.authenticate(credentials)
 }
 
+/// Who the socket is, counted among its user's sockets (within their limit, checked and
+/// counted at once, so that a burst of handshakes cannot pass it), and in its rooms.
 async fn admit<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Result<Value, impl fmt::Display>,
     app: &AppState,
-) -> Result<Identity, ChatError> {
+) -> Result<(Identity, Connection), ChatError> {
     let identity = identify(socket, auth, app)?;
-    let held = app.presence.counts().get(&identity.user.id).unwrap_or(0);
-    app.limits.another_socket(held)?;
+    let max = app.limits.sockets_per_user();
+    let connection = app
+        .presence
+        .connect_within(&identity.user.id, max)
+        .map_err(|held| app.limits.too_many_sockets(held))?;
     // The personal room first: a join made on another tab while the memberships are read
     // reaches this socket through it. A token that limits its rooms puts the socket in the
     // user's limited room too, at the same time, so that such joins reach it only where the
@@ -163,7 +167,7 @@ async fn admit<A: Adapter>(
     // Memberships this token does not allow stay stored, unused by this socket.
     rooms.retain(|room| identity.grant.allows(room));
     socket.join(rooms);
-    Ok(identity)
+    Ok((identity, connection))
 }
 
 /// Ends the session when its token expires: an `error` event (`unauthorized`), then the

@@ -39,6 +39,9 @@ pub type Broadcast = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// commit order.
 pub type Announce<T> = Box<dyn FnOnce(&T) -> Option<Broadcast> + Send + Sync>;
 
+/// Commits whose broadcasts may wait for the announcer before the writer waits for it.
+const ANNOUNCE_BACKLOG: usize = 64;
+
 /// How the writer batches and how long a change may wait.
 #[derive(Clone, Copy, Debug)]
 pub struct WriterConfig {
@@ -74,7 +77,6 @@ impl Default for WriterConfig {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
-    announcements: mpsc::UnboundedSender<Vec<Broadcast>>,
     /// How long a sender waits for its answer: the queue deadline plus the commit timeout.
     patience: Duration,
 }
@@ -91,23 +93,15 @@ pub struct WriterTask {
 impl Writer {
     pub fn start(store: Store, config: WriterConfig) -> (Self, WriterTask) {
         let (queue, jobs) = mpsc::channel(config.queue.max(1));
-        let (announcements, to_announce) = mpsc::unbounded_channel();
+        // Bounded: a writer that gets this many commits ahead of their broadcasts (a slow
+        // adapter) waits for them rather than holding ever more in memory.
+        let (announcements, to_announce) = mpsc::channel(ANNOUNCE_BACKLOG);
         let (stop, stop_announcer) = (CancellationToken::new(), CancellationToken::new());
-        let writer = tokio::spawn(run(
-            store,
-            jobs,
-            announcements.clone(),
-            config,
-            stop.clone(),
-        ));
+        let writer = tokio::spawn(run(store, jobs, announcements, config, stop.clone()));
         let announcer = tokio::spawn(announce_in_order(to_announce, stop_announcer.clone()));
         let patience = config.queue_deadline + config.commit_timeout;
         (
-            Self {
-                queue,
-                announcements,
-                patience,
-            },
+            Self { queue, patience },
             WriterTask {
                 stop,
                 writer,
@@ -216,16 +210,6 @@ impl Writer {
         let depth = self.queue.max_capacity() - self.queue.capacity();
         metrics::gauge!(names::WRITE_QUEUE).set(depth as f64);
     }
-
-    /// Runs `broadcast` after every announcement handed over before it.
-    pub fn broadcast_in_order(&self, broadcast: Broadcast) {
-        if let Err(refused) = self.announcements.send(vec![broadcast]) {
-            // The announcer has stopped (shutdown): broadcast on the spot.
-            for broadcast in refused.0 {
-                tokio::spawn(broadcast);
-            }
-        }
-    }
 }
 
 impl WriterTask {
@@ -245,7 +229,7 @@ impl WriterTask {
 async fn run(
     store: Store,
     mut jobs: mpsc::Receiver<Job>,
-    announcements: mpsc::UnboundedSender<Vec<Broadcast>>,
+    announcements: mpsc::Sender<Vec<Broadcast>>,
     config: WriterConfig,
     stop: CancellationToken,
 ) {
@@ -268,7 +252,7 @@ async fn run(
         held = next;
         metrics::gauge!(names::WRITE_QUEUE).set((jobs.len() + usize::from(held.is_some())) as f64);
         let announced = commit(&store, batch, &config).await;
-        if !announced.is_empty() && announcements.send(announced).is_err() {
+        if !announced.is_empty() && announcements.send(announced).await.is_err() {
             tracing::error!("the announcer has stopped; committed changes were not broadcast");
         }
     }
@@ -310,10 +294,7 @@ async fn gather(
 /// Runs broadcasts in the order they were handed over (commit order), apart from the writer,
 /// so that a slow broadcast (a remote adapter) never holds up the next commit. Stops, once
 /// told to, after running everything already handed over.
-async fn announce_in_order(
-    mut batches: mpsc::UnboundedReceiver<Vec<Broadcast>>,
-    stop: CancellationToken,
-) {
+async fn announce_in_order(mut batches: mpsc::Receiver<Vec<Broadcast>>, stop: CancellationToken) {
     loop {
         let batch = tokio::select! {
             batch = batches.recv() => batch,
