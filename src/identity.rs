@@ -130,6 +130,11 @@ impl Authenticator {
         }
     }
 
+    /// Whether identities come from verified tokens (token mode) rather than a claimed name.
+    pub fn takes_tokens(&self) -> bool {
+        matches!(self.mode, Mode::Token(_))
+    }
+
     /// How long a session with `grant` may last, if its token's expiry ends it.
     pub fn session_limit(&self, grant: &Grant) -> Option<Duration> {
         Some(grant.remaining()? + self.expiry_grace?)

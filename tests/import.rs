@@ -5,12 +5,11 @@
 //! CI=true, skipped loudly otherwise).
 
 use anyhow::{Context, anyhow, ensure};
+use chatoxide_sio::ServerProcess;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chatoxide");
@@ -232,8 +231,8 @@ fn assert_outcome(output: &Output, status: i32, summary: &str) -> anyhow::Result
 
 /// Starts the server on `url` and reads the room's history over HTTP.
 async fn stored_history(url: &str, room: &str) -> anyhow::Result<Vec<Value>> {
-    let server = Server::start(url)?;
-    let page: Value = reqwest::get(format!("http://{}/api/rooms/{room}/messages", server.addr))
+    let server = ServerProcess::start(Path::new(BIN), [("DATABASE_URL", url)])?;
+    let page: Value = reqwest::get(format!("{}/api/rooms/{room}/messages", server.url()))
         .await?
         .json()
         .await?;
@@ -242,54 +241,6 @@ async fn stored_history(url: &str, room: &str) -> anyhow::Result<Vec<Value>> {
         .as_array()
         .cloned()
         .ok_or_else(|| anyhow!("no messages in {page}"))
-}
-
-/// The server binary, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(url: &str) -> anyhow::Result<Self> {
-        let mut child = Command::new(BIN)
-            .env_clear()
-            .envs([
-                ("DATABASE_URL", url),
-                ("HOST", "127.0.0.1"),
-                ("PORT", "0"),
-                ("LOG_FORMAT", "json"),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().context("the server's stdout")?;
-        let (tx, rx) = mpsc::channel();
-        // Reads every line, so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-                if entry["message"] == "listening" {
-                    let _ = tx.send(entry["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let mut server = Self {
-            child,
-            addr: String::new(),
-        };
-        server.addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .context("the server did not say it listens")?;
-        Ok(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// TEST_POSTGRES_URL (or the default) if PostgreSQL answers there; `None`, loudly, if it does

@@ -5,7 +5,7 @@
 //! latency counts from the scheduled time, so a stalled server cannot hide its queueing.
 
 use crate::report::{Run, histogram, percentiles, record};
-use crate::socketio::{Incoming, Socket};
+use chatoxide_sio::{Incoming, Socket};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};

@@ -14,8 +14,8 @@
 
 use crate::report::{Run, histogram, percentiles, record};
 use crate::server;
-use crate::socketio::{Incoming, Socket};
 use anyhow::Context;
+use chatoxide_sio::{Incoming, Socket};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! The server and the load tool must run on the same machine (the tool reads /proc).
 
 use crate::server;
-use crate::socketio::Socket;
+use chatoxide_sio::Socket;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

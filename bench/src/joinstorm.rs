@@ -5,7 +5,7 @@
 
 use crate::report;
 use crate::server;
-use crate::socketio::{Incoming, Socket};
+use chatoxide_sio::{Incoming, Socket};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ mod joinstorm;
 mod reconnect;
 mod report;
 mod server;
-mod socketio;
+mod source_ports;
 
 use clap::{Parser, Subcommand};
 

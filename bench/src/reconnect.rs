@@ -5,7 +5,8 @@
 //! from the moment the server listens again. Then one message to the room must reach every
 //! client.
 
-use crate::socketio::{Incoming, Socket, SourcePorts};
+use crate::source_ports::SourcePorts;
+use chatoxide_sio::{Incoming, Refused, Socket};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -244,7 +245,7 @@ impl Client {
                 }
                 // Someone else's port (a listening service): the next one.
                 Err(e) if is_taken(&e) => self.port = None,
-                Err(e) => return Err(refusal_code(&format!("{e:#}"))),
+                Err(e) => return Err(refusal_code(&e)),
             }
         };
         let reply = socket
@@ -294,16 +295,11 @@ fn is_taken(error: &anyhow::Error) -> bool {
 
 /// A failed try as the statistics name it: the server's refusal code, an HTTP status, or the
 /// connection being refused (the server is not up yet).
-fn refusal_code(error: &str) -> String {
-    if error.contains("429") {
+fn refusal_code(error: &anyhow::Error) -> String {
+    if let Some(Refused(code)) = error.downcast_ref::<Refused>() {
+        code.clone()
+    } else if format!("{error:#}").contains("429") {
         "http 429".to_owned()
-    } else if error.contains("connect refused") {
-        error
-            .split("\"message\":\"")
-            .nth(1)
-            .and_then(|m| m.split('"').next())
-            .unwrap_or("connect_error")
-            .to_owned()
     } else {
         "not listening".to_owned()
     }

@@ -1,11 +1,16 @@
-// HTTP: health, readiness, metrics, the history page and the publish route with its API key.
+// HTTP: health, readiness, metrics, the history page (open in open mode, for members in token
+// mode, everything for the API key) and the publish route with its API key.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
+import jwt from "jsonwebtoken";
 import { startServer } from "../harness/server.js";
-import { connectAs, ok, next, command, unique, closeAll } from "../harness/client.js";
+import { connect, connectAs, ok, next, command, unique, closeAll } from "../harness/client.js";
 
 const json = (body) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 const withKey = (key, init = {}) => ({ ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${key}` } });
+/** The warnings the server logged at start that anyone reads history over HTTP. */
+const openHistoryWarnings = (server) =>
+  server.log.flatMap((chunk) => chunk.split("\n")).filter((l) => l.includes("WARN") && l.includes("/api/rooms/"));
 
 describe("without an API key configured", () => {
   let server;
@@ -39,7 +44,7 @@ describe("without an API key configured", () => {
     }
   });
 
-  test("GET messages is open; it is the history page as JSON", async () => {
+  test("GET messages is open in open mode; it is the history page as JSON", async () => {
     const room = unique("page");
     const s = await connectAs(server, unique("w"));
     try {
@@ -69,6 +74,12 @@ describe("without an API key configured", () => {
     assert.equal(badRoom.status, 400);
     assert.deepEqual(Object.keys(await badRoom.json()).sort(), ["error", "ok"]);
     assert.equal((await server.fetch(`/api/rooms/x/messages?limit=abc`)).status, 400);
+  });
+
+  test("the server says at start, once, that anyone may read history over HTTP", async () => {
+    const warnings = openHistoryWarnings(server);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /API_KEY/);
   });
 
   test("POST messages answers 403 forbidden: there is no key to present", async () => {
@@ -139,6 +150,10 @@ describe("with an API key", () => {
     assert.equal((await long.json()).error.code, "too_large");
   });
 
+  test("with a key, open mode does not warn that history is open", () => {
+    assert.deepEqual(openHistoryWarnings(server), []);
+  });
+
   test("GET messages needs the key when one is configured", async () => {
     const room = unique("guarded");
     await server.fetch(`/api/rooms/${room}/messages`, withKey(key, json({ user: { id: "x" }, text: "hi" })));
@@ -146,5 +161,131 @@ describe("with an API key", () => {
     const res = await server.fetch(`/api/rooms/${room}/messages`, withKey(key));
     assert.equal(res.status, 200);
     assert.equal((await res.json()).messages.length, 1);
+  });
+});
+
+const secret = "http-secret-" + unique("s");
+const now = () => Math.floor(Date.now() / 1000);
+/** A token the server takes, valid for 5 minutes. */
+const sign = (claims, key = secret) => jwt.sign({ exp: now() + 300, ...claims }, key, { algorithm: "HS256" });
+const bearer = (credential) => ({ headers: { authorization: `Bearer ${credential}` } });
+
+/**
+ * A room with one message by a member, and the tokens of the cases: its member, a stranger, the
+ * member with a `rooms` claim that leaves the room out.
+ */
+async function roomWithHistory(server) {
+  const room = unique("kept");
+  const member = unique("member");
+  const socket = await connect(server, { token: sign({ sub: member }) });
+  try {
+    await ok(socket, "join", { room });
+    const { message } = await ok(socket, "message", { room, text: "for members" });
+    return {
+      room,
+      message,
+      member: sign({ sub: member }),
+      stranger: sign({ sub: unique("stranger") }),
+      elsewhere: sign({ sub: member, rooms: ["elsewhere-*"] }),
+    };
+  } finally {
+    socket.close();
+  }
+}
+
+/** Each case: what the caller presents, and the status and error code it gets (`null`: ok). */
+const tokenModeCases = (key) => [
+  ["no credentials", () => ({}), 401, "unauthorized"],
+  ["a member's token", (t) => bearer(t.member), 200, null],
+  ["a non-member's token", (t) => bearer(t.stranger), 403, "forbidden"],
+  ["a member's token whose rooms claim leaves the room out", (t) => bearer(t.elsewhere), 403, "forbidden"],
+  ["a token signed with another secret", () => bearer(sign({ sub: "x" }, "not-the-secret")), 401, "unauthorized"],
+  ["an expired token", (t) => bearer(sign({ sub: "x", exp: now() - 600 })), 401, "unauthorized"],
+  ["not a token at all", () => bearer("nonsense"), 401, "unauthorized"],
+  ["a token in another scheme", (t) => ({ headers: { authorization: `Basic ${t.member}` } }), 401, "unauthorized"],
+  ...(key ? [["the API key", () => bearer(key), 200, null]] : []),
+];
+
+async function assertReads(server, room, init, status, code, message) {
+  const res = await server.fetch(`/api/rooms/${room}/messages`, init);
+  const body = await res.json();
+  assert.equal(res.status, status, JSON.stringify(body));
+  if (code) {
+    assert.deepEqual([body.ok, body.error.code, typeof body.error.message], [false, code, "string"]);
+  } else {
+    assert.deepEqual(body, { ok: true, messages: [message], has_more: false });
+  }
+}
+
+for (const key of [null, "k-" + unique("key")]) {
+  describe(`token mode ${key ? "with" : "without"} an API key: history over HTTP`, () => {
+    let server;
+    let t;
+    before(async () => {
+      server = await startServer({ env: { JWT_SECRET: secret, ...(key ? { API_KEY: key } : {}) } });
+      t = await roomWithHistory(server);
+    });
+    after(() => server.close());
+
+    for (const [who, init, status, code] of tokenModeCases(key)) {
+      test(`${who}: ${status}${code ? ` ${code}` : ""}`, async () => {
+        await assertReads(server, t.room, init(t), status, code, t.message);
+      });
+    }
+
+    test("token mode does not warn that history is open", () => {
+      assert.deepEqual(openHistoryWarnings(server), []);
+    });
+
+    test("a member's token on a room that does not exist: 403, as for any room it is not in", async () => {
+      const res = await server.fetch(`/api/rooms/${unique("nowhere")}/messages`, bearer(t.member));
+      assert.equal(res.status, 403);
+      assert.equal((await res.json()).error.code, "forbidden");
+    });
+
+    test("a member who left no longer reads the room", async () => {
+      const room = unique("left");
+      const user = unique("leaver");
+      const token = sign({ sub: user });
+      const socket = await connect(server, { token });
+      try {
+        await ok(socket, "join", { room });
+        assert.equal((await server.fetch(`/api/rooms/${room}/messages`, bearer(token))).status, 200);
+        await ok(socket, "leave", { room });
+        assert.equal((await server.fetch(`/api/rooms/${room}/messages`, bearer(token))).status, 403);
+      } finally {
+        socket.close();
+      }
+    });
+  });
+}
+
+describe("token mode with the default limits: history over HTTP", () => {
+  let server;
+  before(async () => (server = await startServer({ env: { JWT_SECRET: secret } })));
+  after(() => server.close());
+
+  test("a burst of GETs by one user meets the history limit: 429 rate_limited with Retry-After", async () => {
+    const room = unique("burst");
+    const token = sign({ sub: unique("reader") });
+    const socket = await connect(server, { token });
+    try {
+      await ok(socket, "join", { room });
+      // All at once: the default burst is 20, and refilling 5 a second cannot serve 200 in time.
+      const responses = await Promise.all(
+        Array.from({ length: 200 }, () => server.fetch(`/api/rooms/${room}/messages`, bearer(token))),
+      );
+      const bodies = await Promise.all(responses.map((r) => r.json()));
+      const statuses = responses.map((r) => r.status);
+      assert.deepEqual(statuses.filter((s) => s !== 200 && s !== 429), []);
+      assert.ok(statuses.filter((s) => s === 200).length >= 20, statuses.join(","));
+      const refused = statuses.indexOf(429);
+      assert.ok(refused >= 0, "some are refused");
+      assert.ok(Number(responses[refused].headers.get("retry-after")) >= 1);
+      assert.equal(bodies[refused].ok, false);
+      assert.equal(bodies[refused].error.code, "rate_limited");
+    } finally {
+      socket.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 // Rate limits, on by default: a burst, then a few a second, per user; `rate_limited` with a
-// retry hint past it; typing dropped in silence; the HTTP publish route's own limit.
+// retry hint past it; typing dropped in silence; the HTTP publish route's own limit, and the
+// API key's history reads'.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
@@ -138,6 +139,22 @@ describe("configured limits", () => {
     assert.equal(body.ok, false);
     assert.equal(body.error.code, "rate_limited");
     assert.ok(body.error.retry_after_ms > 0);
+  });
+
+  test("history reads by the API key have their own limit, per address: the publish rate", async () => {
+    const room = unique("read");
+    const socket = await connectAs(server, unique("host"));
+    try {
+      await ok(socket, "join", { room });
+      const read = () => server.fetch(`/api/rooms/${room}/messages`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      // The publish route's test above used up its allowance: reads count apart.
+      for (let i = 0; i < 3; i++) assert.equal((await read()).status, 200);
+      const refused = await read();
+      assert.equal(refused.status, 429);
+      assert.equal((await refused.json()).error.code, "rate_limited");
+    } finally {
+      socket.close();
+    }
   });
 });
 

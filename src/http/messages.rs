@@ -1,7 +1,9 @@
-//! `GET /api/rooms/{room}/messages` (a history page) and `POST` (publish as a trusted backend).
+//! `GET /api/rooms/{room}/messages` (a history page, for the readers of [`super::reader`]) and
+//! `POST` (publish as a trusted backend).
 
 use super::HttpState;
-use super::api_key::{WithoutKey, authorize};
+use super::api_key::authorize;
+use super::reader::Reader;
 use crate::chat::{
     ChatError, ClientId, HistoryPage, HistoryQuery, MessageText, RoomName, User, UserId, UserName,
 };
@@ -9,7 +11,7 @@ use crate::realtime::{Stored, Success, event};
 use crate::store::{Announce, Appended, Draft};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -28,10 +30,12 @@ struct PageParams {
 async fn page(
     State(state): State<HttpState>,
     headers: HeaderMap,
+    extensions: Extensions,
     Path(room): Path<String>,
     params: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<Success<HistoryPage>>, ChatError> {
-    authorize(&headers, state.api_key.as_deref(), WithoutKey::Open)?;
+    let reader = Reader::identify(&state, &headers)?;
+    reader.admit(&state, &headers, &extensions)?;
     let Query(params) = params.map_err(|e| ChatError::bad_request(e.body_text()))?;
     let name = RoomName::parse(&room)?;
     // `?before=&after=`: an empty parameter is no cursor.
@@ -46,12 +50,7 @@ async fn page(
         None => None,
     };
     let query = HistoryQuery::parse(given(&params.before), given(&params.after), limit)?;
-    let room = state
-        .app
-        .store
-        .room(&name)
-        .await?
-        .ok_or_else(|| ChatError::not_found("no such room"))?;
+    let room = reader.room(&state, &name).await?;
     query.ensure_in_room(room.id)?;
     let page = state.app.store.history(&room, query).await?;
     Ok(Json(Success {
@@ -79,7 +78,7 @@ async fn publish(
     Path(room): Path<String>,
     body: Result<Json<Publish>, JsonRejection>,
 ) -> Result<Json<Success<Stored>>, ChatError> {
-    authorize(&headers, state.api_key.as_deref(), WithoutKey::Closed)?;
+    authorize(&headers, state.api_key.as_deref())?;
     state.app.ensure_serving()?;
     state.app.limits.publish()?;
     let _in_flight = state.app.in_flight.token();

@@ -1,5 +1,5 @@
-//! The HTTP face: health, readiness, metrics, the message routes for trusted backends, and the
-//! chat page at `/`.
+//! The HTTP face: health, readiness, metrics, the message routes (history for its readers,
+//! publishing for trusted backends), and the chat page at `/`.
 
 mod api_key;
 pub mod client;
@@ -8,6 +8,7 @@ mod health;
 mod messages;
 mod metrics;
 mod page;
+mod reader;
 pub mod sessions;
 
 use crate::cluster::Link;
@@ -31,6 +32,7 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState) -> Router {
+    reader::warn_if_open(&state);
     let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())

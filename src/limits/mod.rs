@@ -133,6 +133,7 @@ type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
 pub fn limit_labels() -> impl Iterator<Item = &'static str> {
     Command::ALL.into_iter().map(Command::name).chain([
         "publish",
+        API_READ,
         "connect",
         "session",
         "admin_login",
@@ -163,6 +164,8 @@ pub struct RateLimits {
     read: Option<Limiter>,
     typing: Option<Limiter>,
     publish: Option<Limiter>,
+    /// `GET /api/rooms/{room}/messages` by a caller that is not a user, per client address.
+    api_read: Option<Limiter>,
     connect: Option<Limiter>,
     admin_login: Option<Limiter>,
     pending: Option<PendingSessions>,
@@ -189,6 +192,8 @@ impl RateLimits {
             read: limiter(config.read),
             typing: limiter(config.typing),
             publish: limiter(config.publish),
+            // Not a setting: a backend reads at the rate it may publish.
+            api_read: limiter(config.publish),
             connect: limiter(config.connect),
             // Tied to the handshakes' switch; not a setting: nobody needs to guess faster.
             admin_login: limiter(config.connect.map(|_| ADMIN_LOGINS)),
@@ -334,6 +339,12 @@ impl RateLimits {
         admit(self.publish.as_ref(), "", "publish")
     }
 
+    /// A history page read over HTTP by a caller that is no user (the API key, or anyone in
+    /// open mode without a key), from client `address`: the publish rate, per address.
+    pub fn api_read(&self, address: &str) -> Result<(), ChatError> {
+        admit(self.api_read.as_ref(), address, API_READ)
+    }
+
     /// Forgets users whose allowance is full again, so that the limiters do not grow with
     /// every user ever seen. Called now and then.
     pub fn forget_idle(&self) {
@@ -345,6 +356,7 @@ impl RateLimits {
             &self.read,
             &self.typing,
             &self.publish,
+            &self.api_read,
             &self.connect,
             &self.admin_login,
         ]
@@ -371,6 +383,9 @@ fn admit(limiter: Option<&Limiter>, key: &str, limit: &'static str) -> Result<()
         }
     }
 }
+
+/// The rate-limited metric's label for [`RateLimits::api_read`].
+const API_READ: &str = "api_read";
 
 /// Admin UI logins per client address: a burst of 20, then one a second.
 const ADMIN_LOGINS: Rate = Rate {
@@ -455,5 +470,33 @@ mod tests {
                 command.name()
             );
         }
+    }
+
+    #[test]
+    fn http_reads_count_against_the_user_or_the_address() {
+        let rate = Some(Rate {
+            burst: 2,
+            per_second: 0.01,
+        });
+        let limits = RateLimits::new(&RateConfig {
+            history: rate,
+            publish: rate,
+            ..RateConfig::off()
+        });
+        // A token's user: one allowance with the `history` command.
+        assert!(limits.check(Command::History, "alice").is_ok());
+        assert!(limits.check(Command::History, "alice").is_ok());
+        let refused = limits
+            .check(Command::History, "alice")
+            .err()
+            .map(|e| e.code);
+        assert_eq!(refused, Some(ErrorCode::RateLimited));
+        // Callers without a user: per address, apart from users and from publishing.
+        assert!(limits.api_read("10.0.0.1").is_ok());
+        assert!(limits.api_read("10.0.0.1").is_ok());
+        let refused = limits.api_read("10.0.0.1").err().map(|e| e.code);
+        assert_eq!(refused, Some(ErrorCode::RateLimited));
+        assert!(limits.api_read("10.0.0.2").is_ok());
+        assert!(limits.publish().is_ok());
     }
 }

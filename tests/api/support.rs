@@ -1,16 +1,13 @@
-//! `spawn_app()` and a minimal Socket.IO v5 client over WebSocket (Engine.IO v4 framing).
+//! `spawn_app()`, and a chat client on the shared Socket.IO client (`chatoxide-sio`).
 
 use chatoxide::config::Config;
 use chatoxide::startup::App;
-use futures_util::{SinkExt, StreamExt};
+use chatoxide_sio::{Incoming, Refused, Socket};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -72,9 +69,10 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A Socket.IO client on namespace `/`, enough to speak the chat contract.
+/// A Socket.IO client on namespace `/`, enough to speak the chat contract: ack ids of its own,
+/// and the events that arrive while it waits for something else kept for later.
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: Socket,
     next_ack: u64,
     events: VecDeque<(String, Value)>,
 }
@@ -83,26 +81,19 @@ impl Client {
     /// Opens the WebSocket transport and connects to `/` with `auth`; a refused handshake is
     /// `Err(connect_error message)`.
     pub async fn connect(port: u16, auth: Value) -> Result<Self, String> {
-        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = connect_async(url).await.map_err(|e| e.to_string())?;
-        let mut client = Self {
-            ws,
-            next_ack: 0,
-            events: VecDeque::new(),
-        };
-        let open = client.frame().await;
-        assert!(open.starts_with('0'), "engine.io open, got {open}");
-        client.send(format!("40{auth}")).await;
-        loop {
-            let packet = client.frame().await;
-            if let Some(ok) = packet.strip_prefix("40") {
-                assert!(ok.contains("sid"), "connect packet carries a sid: {packet}");
-                return Ok(client);
-            }
-            if let Some(err) = packet.strip_prefix("44") {
-                let err: Value = serde_json::from_str(err).expect("connect_error is JSON");
-                return Err(err["message"].as_str().unwrap_or_default().to_owned());
-            }
+        let base = format!("http://127.0.0.1:{port}");
+        let connected = tokio::time::timeout(WAIT, Socket::connect(&base, &auth))
+            .await
+            .expect("a handshake within the wait");
+        match connected {
+            Ok(socket) => Ok(Self {
+                socket,
+                next_ack: 0,
+                events: VecDeque::new(),
+            }),
+            Err(err) => Err(err
+                .downcast_ref::<Refused>()
+                .map_or_else(|| err.to_string(), |refused| refused.0.clone())),
         }
     }
 
@@ -110,21 +101,22 @@ impl Client {
     pub async fn command(&mut self, event: &str, arg: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
-        self.send(format!("42{id}{}", json!([event, arg]))).await;
-        let prefix = format!("3{id}");
+        self.socket
+            .emit_with_ack(id, event, &arg)
+            .await
+            .expect("sent");
         loop {
-            let packet = self.packet().await;
-            if let Some(body) = packet.strip_prefix(&prefix) {
-                let mut args: Vec<Value> = serde_json::from_str(body).expect("ack args");
-                return args.swap_remove(0);
+            match self.incoming().await {
+                Incoming::Ack(got, reply) if got == id => return reply,
+                Incoming::Ack(..) => {}
+                Incoming::Event(event) => self.events.extend(event.parse()),
             }
-            self.keep_event(&packet);
         }
     }
 
     /// Sends `event` without asking for an acknowledgement.
     pub async fn emit(&mut self, event: &str, arg: Value) {
-        self.send(format!("42{}", json!([event, arg]))).await;
+        self.socket.emit(event, &arg).await.expect("sent");
     }
 
     /// The next server event named `name` (earlier events of other names are kept).
@@ -133,8 +125,9 @@ impl Client {
             return self.events.remove(i).map(|(_, v)| v).unwrap();
         }
         loop {
-            let packet = self.packet().await;
-            if let Some((event, arg)) = parse_event(&packet) {
+            if let Incoming::Event(event) = self.incoming().await
+                && let Some((event, arg)) = event.parse()
+            {
                 if event == name {
                     return arg;
                 }
@@ -143,51 +136,11 @@ impl Client {
         }
     }
 
-    fn keep_event(&mut self, packet: &str) {
-        if let Some(event) = parse_event(packet) {
-            self.events.push_back(event);
-        }
+    /// The next ack or event, answering engine.io pings on the way.
+    async fn incoming(&mut self) -> Incoming {
+        tokio::time::timeout(WAIT, self.socket.next())
+            .await
+            .expect("a packet within the wait")
+            .expect("the socket is open and speaks Socket.IO")
     }
-
-    /// The next Socket.IO packet, answering engine.io pings on the way.
-    async fn packet(&mut self) -> String {
-        loop {
-            let frame = self.frame().await;
-            if frame == "2" {
-                self.send("3".to_owned()).await;
-                continue;
-            }
-            if let Some(packet) = frame.strip_prefix('4') {
-                return packet.to_owned();
-            }
-        }
-    }
-
-    async fn frame(&mut self) -> String {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame within the wait")
-                .expect("the socket is open")
-                .expect("a readable frame");
-            if let Frame::Text(text) = frame {
-                return text.to_string();
-            }
-        }
-    }
-
-    async fn send(&mut self, text: String) {
-        self.ws.send(Frame::text(text)).await.expect("sent");
-    }
-}
-
-fn parse_event(packet: &str) -> Option<(String, Value)> {
-    let body = packet.strip_prefix('2')?;
-    let start = body.find('[')?;
-    let mut args: Vec<Value> = serde_json::from_str(&body[start..]).ok()?;
-    if args.len() < 2 {
-        return None;
-    }
-    let arg = args.swap_remove(1);
-    Some((args[0].as_str()?.to_owned(), arg))
 }

@@ -1,9 +1,11 @@
-//! Just enough Socket.IO v5 over WebSocket (Engine.IO v4 framing) for load: connect with an
-//! `auth` payload, send events with ack ids, read acks, answer pings.
+//! Just enough Socket.IO v5 over WebSocket (Engine.IO v4 framing), on namespace `/`: connect
+//! with an `auth` payload, send events with or without ack ids, read acks and events, answer
+//! pings.
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use std::fmt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
@@ -27,19 +29,51 @@ impl Event {
     pub fn json(&self) -> &str {
         &self.0[2..]
     }
+
+    /// The event's name and first argument; `None` for an event without one.
+    pub fn parse(&self) -> Option<(String, Value)> {
+        let mut args: Vec<Value> = serde_json::from_str(self.json()).ok()?;
+        if args.len() < 2 {
+            return None;
+        }
+        let arg = args.swap_remove(1);
+        Some((args[0].as_str()?.to_owned(), arg))
+    }
 }
 
+/// A handshake the server refused with `connect_error`: its message (the error code).
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connect refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 impl Socket {
-    /// `base` is `http://host:port`.
+    /// `base` is `http://host:port`. A refused handshake is an error holding [`Refused`].
     pub async fn connect(base: &str, auth: &Value) -> anyhow::Result<Self> {
         let socket = Self::open(base).await?;
         socket.handshake(auth).await
     }
 
-    /// As [`Socket::connect`], from the local port `from` of 127.0.0.1 (see [`SourcePorts`]).
+    /// As [`Socket::connect`], from the local port `from` of 127.0.0.1.
     pub async fn connect_from(base: &str, auth: &Value, from: u16) -> anyhow::Result<Self> {
         let socket = Self::open_from(base, from).await?;
         socket.handshake(auth).await
+    }
+
+    /// Connects as `user` (open mode) and joins `room` (the ack id 1 is used).
+    pub async fn join_as(base: &str, user: &str, room: &str) -> anyhow::Result<Self> {
+        let mut socket = Self::connect(base, &serde_json::json!({ "username": user })).await?;
+        let reply = socket
+            .call(1, "join", &serde_json::json!({ "room": room }))
+            .await?;
+        anyhow::ensure!(reply["ok"] == Value::Bool(true), "join refused: {reply}");
+        Ok(socket)
     }
 
     /// The Socket.IO `connect` of an open session.
@@ -47,11 +81,19 @@ impl Socket {
         self.send(format!("40{auth}")).await?;
         loop {
             let frame = self.frame().await?;
-            if frame.starts_with("40") {
+            if let Some(connected) = frame.strip_prefix("40") {
+                anyhow::ensure!(
+                    connected.contains("sid"),
+                    "a connect without a sid: {frame}"
+                );
                 return Ok(self);
             }
-            if frame.starts_with("44") {
-                bail!("connect refused: {frame}");
+            if let Some(refusal) = frame.strip_prefix("44") {
+                let message = serde_json::from_str::<Value>(refusal)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| refusal.to_owned());
+                return Err(Refused(message).into());
             }
             if frame.as_str() == "2" {
                 self.send("3".into()).await?;
@@ -97,18 +139,15 @@ impl Socket {
         Ok(socket)
     }
 
-    /// Connects as `user` and joins `room` (the ack id 1 is used).
-    pub async fn join_as(base: &str, user: &str, room: &str) -> anyhow::Result<Self> {
-        let mut socket = Self::connect(base, &serde_json::json!({ "username": user })).await?;
-        let reply = socket
-            .call(1, "join", &serde_json::json!({ "room": room }))
-            .await?;
-        anyhow::ensure!(reply["ok"] == Value::Bool(true), "join refused: {reply}");
-        Ok(socket)
+    /// Sends `event` asking for an acknowledgement with ack id `id`.
+    pub async fn emit_with_ack(&mut self, id: u64, event: &str, arg: &Value) -> anyhow::Result<()> {
+        self.send(format!("42{id}[{},{arg}]", Value::from(event)))
+            .await
     }
 
-    pub async fn emit_with_ack(&mut self, id: u64, event: &str, arg: &Value) -> anyhow::Result<()> {
-        self.send(format!("42{id}[\"{event}\",{arg}]")).await
+    /// Sends `event` without asking for an acknowledgement.
+    pub async fn emit(&mut self, event: &str, arg: &Value) -> anyhow::Result<()> {
+        self.send(format!("42[{},{arg}]", Value::from(event))).await
     }
 
     /// The next ack or event, answering pings on the way.
@@ -172,17 +211,19 @@ fn websocket_url(base: &str) -> String {
     )
 }
 
-/// Local ports handed out to the clients of one load process, from `first` on; a port that is
-/// taken (a listening service) is skipped by the caller asking for the next.
-pub struct SourcePorts(std::sync::atomic::AtomicU32);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl SourcePorts {
-    pub fn from(first: u16) -> Self {
-        Self(std::sync::atomic::AtomicU32::new(u32::from(first)))
-    }
-
-    /// The next port; `None` once they ran out.
-    pub fn next(&self) -> Option<u16> {
-        u16::try_from(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)).ok()
+    #[test]
+    fn an_event_is_its_name_and_first_argument() {
+        let event = |frame: &'static str| Event(Utf8Bytes::from_static(frame)).parse();
+        assert_eq!(
+            event(r#"42["message",{"text":"hi"},2]"#),
+            Some(("message".to_owned(), serde_json::json!({"text": "hi"})))
+        );
+        assert_eq!(event(r#"42["ping"]"#), None);
+        assert_eq!(event(r#"42[7,1]"#), None);
+        assert_eq!(event("42[oops"), None);
     }
 }
