@@ -16,7 +16,7 @@ export const UI_DIR = resolve(here, "..", "node_modules", "@socket.io", "admin-u
 export const UI_WAIT_MS = 10_000;
 
 /** What supportedFeatures must list for every page and button of the UI. */
-export const FEATURES = ["JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT", "EMIT", "AGGREGATED_EVENTS"];
+export const FEATURES = ["JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT", "EMIT", "AGGREGATED_EVENTS", "ALL_EVENTS"];
 
 /** ADMIN_UI_REFERENCE=node runs the suite against Node socket.io + instrument() instead. */
 export const reference = process.env.ADMIN_UI_REFERENCE === "node";

@@ -12,6 +12,7 @@ import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { startProxy } from "../harness/proxy.js";
 import { connectAs, next, ok, unique, closeAll } from "../harness/client.js";
 import { chromiumMissing, launchChromium, logTail } from "../harness/admin-ui.js";
+import jwt from "jsonwebtoken";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const screenshot =
@@ -45,6 +46,20 @@ describe("the chat page over HTTP", () => {
       }
     } finally {
       await server.close();
+    }
+  });
+
+  test("/chat-config.json tells the page the server's mode", async () => {
+    for (const [env, auth] of [[{}, "open"], [{ JWT_SECRET: "page-secret" }, "token"]]) {
+      const server = await startServer({ env });
+      try {
+        const reply = await server.fetch("/chat-config.json");
+        assert.equal(reply.status, 200);
+        assert.match(reply.headers.get("content-type"), /application\/json/);
+        assert.deepEqual(await reply.json(), { auth });
+      } finally {
+        await server.close();
+      }
     }
   });
 
@@ -208,6 +223,34 @@ describe("the chat page in headless Chromium", { skip: noChromium }, () => {
       }).finally(() => server.close());
     });
   }
+
+  test("the login card asks for what the server's mode needs: a name in open mode, a token in token mode", async () => {
+    const secret = "page-secret-" + unique("s");
+    const open = await startServer();
+    const tokens = await startServer({ env: { JWT_SECRET: secret } });
+    const people = {};
+    try {
+      await explained(open, people, async () => {
+        people.guest = await person(open.url);
+        await people.guest.page.getByTestId("name").waitFor({ state: "visible" });
+        assert.equal(await people.guest.page.getByTestId("token").isVisible(), false);
+      });
+      await explained(tokens, people, async () => {
+        people.member = await person(tokens.url);
+        const { page } = people.member;
+        await page.getByTestId("token").waitFor({ state: "visible" });
+        assert.equal(await page.getByTestId("name").isVisible(), false);
+        const sub = unique("tok");
+        const token = jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + 300 }, secret, { algorithm: "HS256" });
+        await page.getByTestId("token").fill(token);
+        await page.getByTestId("enter").click();
+        await page.locator('[data-testid="status"][data-state="online"]').waitFor();
+      });
+    } finally {
+      await open.close();
+      await tokens.close();
+    }
+  });
 
   test("a cut connection reconnects by itself and catches up on what was missed", async () => {
     const server = await startServer();

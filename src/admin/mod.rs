@@ -37,10 +37,13 @@ pub const NAMESPACE: &str = "/admin";
 /// How long a login session (the UI's `session_id`, used on reload) is accepted.
 const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// What the server supports, as the UI reads it: every page and button but the event log
-/// (`ALL_EVENTS`: copying every event of every socket to the admin namespace costs what the
-/// chat itself costs; not advertised, the UI offers no Events page).
-const FEATURES: [&str; 8] = [
+/// What the server supports, as the UI reads it. `ALL_EVENTS` is advertised although the event
+/// log is not kept (copying every event of every socket to the admin namespace would cost what
+/// the chat itself costs): @socket.io/admin-ui 0.5.1 shows its Sockets, Rooms and Clients pages
+/// only in "development mode", which it derives from `ALL_EVENTS` (or from the absence of
+/// `AGGREGATED_EVENTS`, which would hide the dashboard's charts instead). Its Events page stays
+/// empty.
+const FEATURES: [&str; 9] = [
     "EMIT",
     "JOIN",
     "LEAVE",
@@ -49,6 +52,7 @@ const FEATURES: [&str; 8] = [
     "MLEAVE",
     "MDISCONNECT",
     "AGGREGATED_EVENTS",
+    "ALL_EVENTS",
 ];
 
 /// The admin namespace's state, shared by its handlers (a Socket.IO state of its own).

@@ -38,7 +38,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(metrics::router())
         .merge(messages::router());
     let router = if state.chat_page {
-        router.merge(page::router())
+        router.merge(page::router(state.app.auth.takes_tokens()))
     } else {
         router
     };

@@ -73,10 +73,28 @@ const SCRIPT: Asset = Asset::new(
 );
 const STYLE: Asset = Asset::new(include_str!("page/chat.css"), "text/css; charset=utf-8");
 
-/// `/`, `/chat.js` and `/chat.css` (GET and HEAD).
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// What the page needs to know of the server before it asks who you are: whether a token is
+/// required (token mode) or a name will do (open mode).
+const OPEN_MODE: &str = r#"{"auth":"open"}"#;
+const TOKEN_MODE: &str = r#"{"auth":"token"}"#;
+
+/// `/`, `/chat.js`, `/chat.css` and `/chat-config.json` (GET and HEAD).
+pub fn router<S: Clone + Send + Sync + 'static>(tokens: bool) -> Router<S> {
+    let config = if tokens { TOKEN_MODE } else { OPEN_MODE };
     Router::new()
         .route("/", get(|h: HeaderMap| async move { INDEX.serve(&h) }))
+        .route(
+            "/chat-config.json",
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    config,
+                )
+            }),
+        )
         .route(
             "/chat.js",
             get(|h: HeaderMap| async move { SCRIPT.serve(&h) }),

@@ -94,14 +94,31 @@ function identity(name, token) {
   return name ? { id: name, name, auth: { username: name } } : null;
 }
 
+/** The server's mode (`/chat-config.json`): a name in open mode, a token in token mode. */
+let tokenMode = false;
+
+async function learnMode() {
+  try {
+    const config = await (await fetch("/chat-config.json", { cache: "no-cache" })).json();
+    tokenMode = config.auth === "token";
+  } catch {
+    // An older server or a proxy in the way: offer the name, as open mode does.
+    tokenMode = false;
+  }
+  $("name-box").hidden = tokenMode;
+  $("token-box").hidden = !tokenMode;
+  $("login-intro").textContent = tokenMode
+    ? "A Socket.IO chat server in Rust. Paste your token to start."
+    : "A Socket.IO chat server in Rust. Pick a name to start.";
+}
+
 function showLogin(message = "") {
   $("app").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = message;
   $("name").value = localStorage.getItem("chatoxide:name") ?? "";
   $("token").value = sessionStorage.getItem("chatoxide:token") ?? "";
-  $("token-box").open = Boolean($("token").value);
-  $("name").focus();
+  (tokenMode ? $("token") : $("name")).focus();
 }
 
 function signOut(message = "") {
@@ -713,7 +730,8 @@ function showError(error, where = "") {
 $("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const name = $("name").value.trim();
-  const token = $("token").value.trim();
+  const token = tokenMode ? $("token").value.trim() : "";
+  if (tokenMode && !token) return showLogin("Paste a token first.");
   const who = identity(name, token);
   if (!who) return showLogin(token ? "That token has no `sub` claim." : "Pick a name first.");
   localStorage.setItem("chatoxide:name", name);
@@ -767,9 +785,10 @@ setInterval(() => {
   if (r && socket?.connected) refreshPresence(r);
 }, PRESENCE_EVERY_MS);
 
-{
+learnMode().then(() => {
   const name = localStorage.getItem("chatoxide:name") ?? "";
-  const who = identity(name, sessionStorage.getItem("chatoxide:token") ?? "");
+  const token = tokenMode ? (sessionStorage.getItem("chatoxide:token") ?? "") : "";
+  const who = identity(name, token);
   if (who && localStorage.getItem("chatoxide:signed-in")) start(who);
   else showLogin();
-}
+});
