@@ -14,12 +14,18 @@ use std::path::Path;
 /// Module path (`realtime::session`) → its source without test modules.
 fn modules() -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
-    collect(Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(), &mut Vec::new(), &mut found);
+    collect(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(),
+        &mut Vec::new(),
+        &mut found,
+    );
     found
 }
 
 fn collect(dir: &Path, prefix: &mut Vec<String>, found: &mut BTreeMap<String, String>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -29,10 +35,17 @@ fn collect(dir: &Path, prefix: &mut Vec<String>, found: &mut BTreeMap<String, St
             prefix.pop();
             continue;
         }
-        let Some(stem) = name.strip_suffix(".rs") else { continue };
+        let Some(stem) = name.strip_suffix(".rs") else {
+            continue;
+        };
         let module = match stem {
             "mod" | "lib" | "main" => prefix.join("::"),
-            _ => prefix.iter().cloned().chain([stem.to_owned()]).collect::<Vec<_>>().join("::"),
+            _ => prefix
+                .iter()
+                .cloned()
+                .chain([stem.to_owned()])
+                .collect::<Vec<_>>()
+                .join("::"),
         };
         if stem == "main" {
             continue;
@@ -49,8 +62,15 @@ fn collect(dir: &Path, prefix: &mut Vec<String>, found: &mut BTreeMap<String, St
 /// The modules `text` (of `module`) names, resolved against `known`.
 fn dependencies(module: &str, text: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let own: Vec<&str> = if module.is_empty() { vec![] } else { module.split("::").collect() };
-    for (at, _) in text.match_indices("crate::").chain(text.match_indices("super::")) {
+    let own: Vec<&str> = if module.is_empty() {
+        vec![]
+    } else {
+        module.split("::").collect()
+    };
+    for (at, _) in text
+        .match_indices("crate::")
+        .chain(text.match_indices("super::"))
+    {
         if at > 0 && text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
             continue;
         }
@@ -115,7 +135,11 @@ fn no_module_imports_one_that_imports_it_back() {
             circles.push(circle.join(" → "));
         }
     }
-    assert!(circles.is_empty(), "import circles:\n{}", circles.join("\n"));
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
 }
 
 fn back_to(
@@ -146,7 +170,11 @@ fn back_to(
 fn the_check_sees_a_circle() {
     let known: BTreeSet<String> = ["a", "b", "a::c"].map(str::to_owned).into();
     assert_eq!(
-        dependencies("a::c", "use super::super::b::X; use crate::a::c::Y;", &known),
+        dependencies(
+            "a::c",
+            "use super::super::b::X; use crate::a::c::Y;",
+            &known
+        ),
         BTreeSet::from(["b".to_owned()])
     );
     assert_eq!(

@@ -66,6 +66,40 @@ struct TargetRoom {
     named_by_client: bool,
 }
 
+impl TargetRoom {
+    /// The room a target names (`None` for targets that name none), from the rule or from the
+    /// event's first argument.
+    fn named(to: &Target, args: &Args) -> Result<Option<Self>, ChatError> {
+        let (raw, named_by_client) = match to {
+            Target::Others | Target::SenderRooms => return Ok(None),
+            Target::Room(room) => {
+                return Ok(Some(Self {
+                    name: room.clone(),
+                    named_by_client: false,
+                }));
+            }
+            Target::Argument => (
+                args.first_str().ok_or_else(|| {
+                    ChatError::bad_request("the event's first argument must be a room name")
+                })?,
+                true,
+            ),
+            Target::Field(field) => (
+                args.field(field).ok_or_else(|| {
+                    ChatError::bad_request(format!(
+                        "the event's first argument must be an object with a room field '{field}'"
+                    ))
+                })?,
+                true,
+            ),
+        };
+        Ok(Some(Self {
+            name: RoomName::parse(raw)?,
+            named_by_client,
+        }))
+    }
+}
+
 impl Receivers {
     fn plan<A: Adapter>(
         socket: &SocketRef<A>,
@@ -87,29 +121,9 @@ impl Receivers {
                     .collect();
                 return Ok((Self::Rooms(rooms), None));
             }
-            Target::Room(room) => TargetRoom {
-                name: room.clone(),
-                named_by_client: false,
-            },
-            Target::Argument => {
-                let raw = args.first_str().ok_or_else(|| {
-                    ChatError::bad_request("the event's first argument must be a room name")
-                })?;
-                TargetRoom {
-                    name: RoomName::parse(raw)?,
-                    named_by_client: true,
-                }
-            }
-            Target::Field(field) => {
-                let raw = args.field(field).ok_or_else(|| {
-                    ChatError::bad_request(format!(
-                        "the event's first argument must be an object with a room field '{field}'"
-                    ))
-                })?;
-                TargetRoom {
-                    name: RoomName::parse(raw)?,
-                    named_by_client: true,
-                }
+            Target::Room(_) | Target::Argument | Target::Field(_) => {
+                TargetRoom::named(&rule.to, args)?
+                    .ok_or_else(|| ChatError::bad_request("this rule's target names no room"))?
             }
         };
         grant_of(socket)?.ensure_room(&room.name)?;
@@ -407,5 +421,64 @@ fn echo<A: Adapter>(socket: &SocketRef<A>, rule: &Rule, args: &Args) {
     };
     if let Err(err) = socket.emit(name, args) {
         tracing::debug!(sid = %socket.id, user = %user_label(socket), error = %err, "could not echo a relayed event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ErrorCode;
+    use rmpv::Value;
+
+    fn args(values: Vec<Value>) -> Args {
+        Args::from_values(values)
+    }
+
+    fn named(to: &Target, values: Vec<Value>) -> Result<Option<(String, bool)>, ErrorCode> {
+        TargetRoom::named(to, &args(values))
+            .map(|t| t.map(|t| (t.name.as_str().to_owned(), t.named_by_client)))
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn a_rule_names_its_room_and_a_payload_names_the_client_s() {
+        let lobby = RoomName::parse("lobby").ok();
+        let to_lobby = Target::Room(lobby.clone().unwrap_or_else(|| unreachable!()));
+        assert_eq!(named(&to_lobby, vec![]), Ok(Some(("lobby".into(), false))));
+        assert_eq!(
+            named(
+                &Target::Argument,
+                vec![Value::from("team-1"), Value::from(5)]
+            ),
+            Ok(Some(("team-1".into(), true)))
+        );
+        let by_field = Target::Field("room".into());
+        let payload = Value::Map(vec![(Value::from("room"), Value::from("team-2"))]);
+        assert_eq!(
+            named(&by_field, vec![payload]),
+            Ok(Some(("team-2".into(), true)))
+        );
+        assert_eq!(named(&Target::Others, vec![]), Ok(None));
+        assert_eq!(named(&Target::SenderRooms, vec![]), Ok(None));
+    }
+
+    #[test]
+    fn a_payload_without_a_valid_room_is_refused() {
+        assert_eq!(named(&Target::Argument, vec![]), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            named(&Target::Argument, vec![Value::from(7)]),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            named(&Target::Argument, vec![Value::from("two words")]),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            named(&Target::Argument, vec![Value::from("user:bob")]).err(),
+            Some(ErrorCode::Forbidden)
+        );
+        let by_field = Target::Field("room".into());
+        let payload = Value::Map(vec![(Value::from("other"), Value::from("x"))]);
+        assert_eq!(named(&by_field, vec![payload]), Err(ErrorCode::BadRequest));
     }
 }
