@@ -1,0 +1,37 @@
+//! Logging: which lines, and in which format.
+
+use serde::Deserialize;
+
+section! {
+    #[command(next_help_heading = "Logging")]
+    pub struct LoggingSettings {
+        /// Log filter, in `RUST_LOG` syntax [default: info].
+        #[arg(long, env = "RUST_LOG")]
+        pub log_filter: Option<String>,
+        /// `pretty` for people, `json` for machines [default: pretty].
+        #[arg(long, env = "LOG_FORMAT")]
+        pub log_format: Option<LogFormat>,
+    }
+}
+
+/// What is logged, and how (the [`super::Config`] fields of these names).
+pub(super) struct Logging {
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+impl LoggingSettings {
+    pub(super) fn resolve(self) -> Logging {
+        Logging {
+            log_filter: self.log_filter.unwrap_or_else(|| "info".to_owned()),
+            log_format: self.log_format.unwrap_or(LogFormat::Pretty),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}

@@ -1,0 +1,277 @@
+//! The resolved configuration: the layers read (flags and environment over the file over the
+//! defaults), each section resolved and validated, into one [`Config`].
+
+use super::{
+    AdminCredentials, AuthMode, Cli, ClusterConfig, Command, LogFormat, Settings, TokenRules,
+};
+use crate::chat::{LargeRoom, TextLimit};
+use crate::limits::RateConfig;
+use crate::rules::Rules;
+use crate::store::WriterConfig;
+use clap::Parser;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The resolved configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    /// Connections of the read pool; `None`: the backend's default.
+    pub database_pool: Option<u32>,
+    /// Set: this process is a node of the cluster on that Redis.
+    pub cluster: Option<ClusterConfig>,
+    pub auth: AuthMode,
+    /// How tokens are checked beyond their signature (token mode only).
+    pub token: TokenRules,
+    pub rates: RateConfig,
+    pub api_key: Option<String>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub text_limit: TextLimit,
+    /// Empty: any origin.
+    pub cors_origins: Vec<String>,
+    pub shutdown_grace: Duration,
+    /// Packets buffered per socket.
+    pub socket_buffer: usize,
+    /// Bytes read at once from a WebSocket connection (a buffer every connection holds).
+    pub ws_read_buffer: usize,
+    /// Bytes a client may send in one request or WebSocket message.
+    pub max_payload: usize,
+    /// How long a session may wait before its Socket.IO `connect`.
+    pub connect_timeout: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// How long data to a client may go unacknowledged before the connection is dropped.
+    pub tcp_user_timeout: Duration,
+    pub writer: WriterConfig,
+    /// Whether Node socket.io's defaults were taken (the effective values are the fields above).
+    pub node_compat: bool,
+    /// Relay rules for legacy frontends.
+    pub rules: Rules,
+    /// Rooms past this many members are large (docs/protocol.md#large-rooms).
+    pub large_room: LargeRoom,
+    /// Set: the admin UI's namespace is served, behind these credentials.
+    pub admin: Option<AdminCredentials>,
+    /// Whether `/` serves the chat page.
+    pub chat_page: bool,
+}
+
+impl Config {
+    /// Reads the command line and environment, then the TOML file it names, if any.
+    pub fn load() -> anyhow::Result<Self> {
+        Self::load_with_command().map(|(config, _)| config)
+    }
+
+    /// As [`Config::load`], with the subcommand given, if any (none: serve).
+    pub fn load_with_command() -> anyhow::Result<(Self, Option<Command>)> {
+        let cli = Cli::parse();
+        let file = match &cli.config {
+            Some(path) => Settings::read_file(path)?,
+            None => Settings::default(),
+        };
+        Ok((Self::resolve(cli.settings, file)?, cli.command))
+    }
+
+    /// Merges `first` (flags and environment) over `file` over the defaults, and validates.
+    pub fn resolve(first: Settings, file: Settings) -> anyhow::Result<Self> {
+        let s = first.over(file);
+        let (node_compat, defaults) = s.compat.resolve();
+        let server = s.server.resolve(&defaults);
+        let storage = s.storage.resolve()?;
+        let access = s.identity.resolve()?;
+        let chat = s.chat.resolve()?;
+        let logging = s.logging.resolve();
+        Ok(Self {
+            host: server.host,
+            port: server.port,
+            database_url: storage.database_url,
+            database_pool: storage.database_pool,
+            cluster: s.cluster.resolve()?,
+            auth: access.auth,
+            token: access.token,
+            rates: s.limits.resolve(&defaults)?,
+            api_key: access.api_key,
+            log_filter: logging.log_filter,
+            log_format: logging.log_format,
+            text_limit: chat.text_limit,
+            cors_origins: server.cors_origins,
+            shutdown_grace: server.shutdown_grace,
+            socket_buffer: server.socket_buffer,
+            ws_read_buffer: server.ws_read_buffer,
+            max_payload: server.max_payload,
+            connect_timeout: server.connect_timeout,
+            ping_interval: server.ping_interval,
+            ping_timeout: server.ping_timeout,
+            tcp_user_timeout: server.tcp_user_timeout,
+            writer: s.writer.resolve()?,
+            node_compat,
+            rules: chat.rules,
+            large_room: chat.large_room,
+            admin: s.admin.resolve()?,
+            chat_page: server.chat_page,
+        })
+    }
+
+    /// A configuration for tests and embedding: open mode, an in-memory database, any port.
+    pub fn ephemeral() -> Self {
+        let mut config = Self::resolve(Settings::default(), Settings::default())
+            .unwrap_or_else(|_| unreachable!("the defaults are valid"));
+        config.host = IpAddr::from([127, 0, 0, 1]);
+        config.port = 0;
+        config.database_url = "sqlite::memory:".to_owned();
+        config
+    }
+
+    /// The configuration as it is safe to log: secrets replaced by whether they are set.
+    pub fn redacted(&self) -> String {
+        let auth = match self.auth {
+            AuthMode::Open => "open",
+            AuthMode::Hs256Secret(_) => "token (HS256)",
+            AuthMode::Rs256PublicKey(_) => "token (RS256)",
+        };
+        format!(
+            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?} admin_ui={} rules={} chat_page={} node_compat={}",
+            self.host,
+            self.port,
+            redact_url(&self.database_url),
+            self.cluster.as_ref().map_or_else(
+                || "unset".to_owned(),
+                |c| format!(
+                    "{} prefix={} node={} presence_ttl={:?} buffer={}",
+                    redact_url(&c.redis_url),
+                    c.prefix,
+                    c.node_id,
+                    c.presence_ttl,
+                    c.buffer
+                )
+            ),
+            if self.api_key.is_some() {
+                "set"
+            } else {
+                "unset"
+            },
+            self.text_limit.0,
+            self.max_payload,
+            self.connect_timeout,
+            if self.cors_origins.is_empty() {
+                "*".to_owned()
+            } else {
+                self.cors_origins.join(",")
+            },
+            self.shutdown_grace,
+            self.writer,
+            self.admin
+                .as_ref()
+                .map_or("off", |_| "on (credentials set)"),
+            self.rules.len(),
+            self.chat_page,
+            self.node_compat,
+        )
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(first: Settings, file: Settings) -> Result<Config, String> {
+        Config::resolve(first, file).map_err(|e| e.to_string())
+    }
+
+    fn file(text: &str) -> Settings {
+        Settings::from_toml(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_file_which_wins_over_defaults() {
+        let Ok(first) = Cli::try_parse_from(["chatoxide", "--port", "4000"]) else {
+            panic!("--port is a flag");
+        };
+        let config = resolve(first.settings, file("port = 5000\nmax_text_len = 10"));
+        let config = config.map(|c| (c.port, c.text_limit.0, c.log_filter));
+        assert_eq!(config, Ok((4000, 10, "info".to_owned())));
+    }
+
+    #[test]
+    fn node_compat_takes_node_defaults_and_explicit_settings_still_win() {
+        let resolve = |text: &str| {
+            resolve(Settings::default(), file(text)).map(|c| {
+                let r = &c.rates;
+                (
+                    c.max_payload,
+                    c.connect_timeout.as_secs(),
+                    r.message.is_some(),
+                    r.connect.is_some(),
+                )
+            })
+        };
+        assert_eq!(resolve(""), Ok((100_000, 10, true, true)));
+        assert_eq!(
+            resolve("node_compat = true"),
+            Ok((1_000_000, 45, false, true))
+        );
+        let explicit = "node_compat = true\nmax_payload = 5000\nlimit_message = \"3:1\"";
+        assert_eq!(resolve(explicit), Ok((5_000, 45, true, true)));
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let example = file(include_str!("../../docs/chatoxide.example.toml"));
+        let config = resolve(Settings::default(), example);
+        assert_eq!(
+            config.map(|c| (c.port, c.cors_origins.len())),
+            Ok((3000, 0))
+        );
+    }
+
+    #[test]
+    fn the_classic_node_chat_example_is_one_rule() {
+        let example = file(include_str!("../../examples/classic-node-chat.toml"));
+        let config = resolve(Settings::default(), example);
+        assert_eq!(config.map(|c| c.rules.len()), Ok(1));
+    }
+
+    #[test]
+    fn the_chat_page_is_on_unless_turned_off() {
+        let chat_page = |first: Settings, file: Settings| resolve(first, file).map(|c| c.chat_page);
+        assert_eq!(
+            chat_page(Settings::default(), Settings::default()),
+            Ok(true)
+        );
+        let off = file("chat_page = false");
+        assert_eq!(chat_page(Settings::default(), off.clone()), Ok(false));
+        let Ok(on) = Cli::try_parse_from(["chatoxide", "--chat-page", "true"]) else {
+            panic!("--chat-page is a flag");
+        };
+        assert_eq!(
+            chat_page(on.settings, off),
+            Ok(true),
+            "the flag wins over the file"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}
