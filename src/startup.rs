@@ -110,13 +110,8 @@ impl App {
                     .build_layer();
                 realtime::attach_cluster(&io, &config.rules).await?;
                 if let Some(admin) = &admin {
-                    admin::attach_cluster(
-                        &io,
-                        admin,
-                        telemetry::node_name(&config),
-                        state.limits.clone(),
-                    )
-                    .await?;
+                    admin::attach_cluster(&io, admin, config.node_name(), state.limits.clone())
+                        .await?;
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
@@ -124,12 +119,7 @@ impl App {
                 let (layer, io) = builder.build_layer();
                 realtime::attach(&io, &config.rules);
                 if let Some(admin) = &admin {
-                    admin::attach(
-                        &io,
-                        admin,
-                        telemetry::node_name(&config),
-                        state.limits.clone(),
-                    );
+                    admin::attach(&io, admin, config.node_name(), state.limits.clone());
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }

@@ -1,7 +1,8 @@
 //! Logs (tracing-subscriber, pretty or JSON, every line naming its node), the metrics recorder
 //! (Prometheus), and the runtime's health as metrics (docs/operations.md lists every metric).
+//!
+//! It takes what it needs as plain values: nothing here depends on the configuration's types.
 
-use crate::config::{Config, LogFormat};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -9,6 +10,16 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    Pretty,
+    /// For machines: one JSON object per line.
+    Json,
+}
 
 /// Installs the global log subscriber; every line carries `node`. A second call (tests) keeps
 /// the first.
@@ -28,15 +39,7 @@ pub fn init_logs(filter: &str, format: LogFormat, node: &str) {
     };
 }
 
-/// This process's name in logs, metrics and the admin UI: its cluster node id, else the host
-/// name.
-pub fn node_name(config: &Config) -> String {
-    config
-        .cluster
-        .as_ref()
-        .map_or_else(hostname, |c| c.node_id.clone())
-}
-
+/// This machine's name, else `chatoxide`.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

@@ -1,6 +1,6 @@
 //! Logging: which lines, and in which format.
 
-use serde::Deserialize;
+pub use crate::telemetry::LogFormat;
 
 section! {
     #[command(next_help_heading = "Logging")]
@@ -27,11 +27,4 @@ impl LoggingSettings {
             log_format: self.log_format.unwrap_or(LogFormat::Pretty),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
 }

@@ -114,6 +114,12 @@ impl Config {
         })
     }
 
+    /// This process's name in logs, metrics and the admin UI: its cluster node id, else the host
+    /// name.
+    pub fn node_name(&self) -> String {
+        (self.cluster.as_ref()).map_or_else(crate::telemetry::hostname, |c| c.node_id.clone())
+    }
+
     /// A configuration for tests and embedding: open mode, an in-memory database, any port.
     pub fn ephemeral() -> Self {
         let mut config = Self::resolve(Settings::default(), Settings::default())
