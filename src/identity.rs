@@ -105,11 +105,11 @@ impl Authenticator {
         let mode = match mode {
             AuthMode::Open => Mode::Open,
             AuthMode::Hs256Secret(secret) => token(
-                DecodingKey::from_secret(secret.as_bytes()),
+                DecodingKey::from_secret(secret.expose().as_bytes()),
                 Algorithm::HS256,
             ),
             AuthMode::Rs256PublicKey(pem) => {
-                let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+                let key = DecodingKey::from_rsa_pem(pem.expose().as_bytes())
                     .context("JWT_PUBLIC_KEY is not an RSA public key in PEM")?;
                 token(key, Algorithm::RS256)
             }

@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<ExitCode> {
 
 /// Serves chat until SIGTERM or Ctrl-C.
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::info!(config = %config.redacted(), "starting chatoxide");
+    tracing::info!(config = ?config, "starting chatoxide");
     match resources::raise_open_files() {
         Ok(files) => tracing::info!(
             open_files = files,

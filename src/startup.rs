@@ -48,7 +48,7 @@ impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         metrics_from_zero(&config.rules);
-        let store = Store::open(&config.database_url, config.database_pool)
+        let store = Store::open(config.database_url.expose(), config.database_pool)
             .await
             .context("opening the database")?;
         let auth = Authenticator::new(&config.auth, &config.token)?;
@@ -134,7 +134,7 @@ impl App {
             app: state.clone(),
             fanout: io.clone(),
             redis: node.as_ref().map(|n| n.link.clone()),
-            api_key: config.api_key.as_deref().map(Arc::from),
+            api_key: config.api_key.as_ref().map(|key| Arc::from(key.expose())),
             metrics: telemetry::metrics(),
             chat_page: config.chat_page,
         };

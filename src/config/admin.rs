@@ -1,5 +1,7 @@
 //! The Socket.IO admin UI: its credentials, both or neither.
 
+use crate::secret::Secret;
+
 section! {
     #[command(next_help_heading = "Admin UI")]
     pub struct AdminSettings {
@@ -9,24 +11,15 @@ section! {
         pub admin_username: Option<String>,
         /// Password of the Socket.IO admin UI.
         #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
-        pub admin_password: Option<String>,
+        pub admin_password: Option<Secret>,
     }
 }
 
 /// The admin UI's user name and password.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AdminCredentials {
     pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for AdminCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminCredentials")
-            .field("username", &self.username)
-            .field("password", &"<hidden>")
-            .finish()
-    }
+    pub password: Secret,
 }
 
 impl AdminSettings {
@@ -73,7 +66,7 @@ mod tests {
             "{:?}",
             AdminCredentials {
                 username: "admin".to_owned(),
-                password: "secret".to_owned(),
+                password: "secret".into(),
             }
         );
         assert!(!shown.contains("secret"), "{shown}");

@@ -1,5 +1,6 @@
 //! The cluster: Redis, and this node's name and presence in it (docs/cluster.md).
 
+use crate::secret::SecretUrl;
 use std::time::Duration;
 
 section! {
@@ -7,7 +8,7 @@ section! {
     pub struct ClusterSettings {
         /// Redis 7 (RESP3) URL: set, this process is a node of a cluster.
         #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-        pub redis_url: Option<String>,
+        pub redis_url: Option<SecretUrl>,
         /// Prefix of every Redis key and channel, so that clusters can share a Redis [default: chatoxide].
         #[arg(long, env = "REDIS_PREFIX")]
         pub redis_prefix: Option<String>,
@@ -28,7 +29,7 @@ section! {
 /// A cluster node's settings (docs/cluster.md).
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    pub redis_url: String,
+    pub redis_url: SecretUrl,
     /// Prefix of every key and channel this cluster uses in Redis.
     pub prefix: String,
     /// How long a node's users stay in presence after its last heartbeat.
@@ -111,6 +112,6 @@ mod tests {
         assert!(node(|s| s.presence_ttl_ms = Some(2999)).is_err());
         assert!(node(|s| s.redis_buffer = Some(0)).is_err());
         assert!(node(|s| s.node_id = Some("a:b".into())).is_err());
-        assert!(node(|s| s.redis_url = Some(String::new())).is_ok_and(|c| c.is_none()));
+        assert!(node(|s| s.redis_url = Some("".into())).is_ok_and(|c| c.is_none()));
     }
 }

@@ -1,6 +1,7 @@
 //! Identity: how a socket proves who it is (open mode, or a JWT and the checks it passes), and
 //! the key of the HTTP message routes.
 
+use crate::secret::Secret;
 use anyhow::Context;
 
 section! {
@@ -8,10 +9,10 @@ section! {
     pub struct IdentitySettings {
         /// HS256 secret: set, the server runs in token mode.
         #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-        pub jwt_secret: Option<String>,
+        pub jwt_secret: Option<Secret>,
         /// RS256 public key, as PEM text or a path to a PEM file: set, the server runs in token mode.
         #[arg(long, env = "JWT_PUBLIC_KEY", hide_env_values = true)]
-        pub jwt_public_key: Option<String>,
+        pub jwt_public_key: Option<Secret>,
         /// Seconds of clock difference forgiven when checking a token's `exp` and `nbf` [default: 5].
         #[arg(long, env = "JWT_LEEWAY_SECS")]
         pub jwt_leeway_secs: Option<u64>,
@@ -27,7 +28,7 @@ section! {
         pub end_session_on_expiry: Option<bool>,
         /// Bearer key of the HTTP message routes; unset, publishing over HTTP answers 403.
         #[arg(long, env = "API_KEY", hide_env_values = true)]
-        pub api_key: Option<String>,
+        pub api_key: Option<Secret>,
     }
 }
 
@@ -37,9 +38,9 @@ pub enum AuthMode {
     /// `auth.username` is believed.
     Open,
     /// A JWT signed with this HS256 secret.
-    Hs256Secret(String),
+    Hs256Secret(Secret),
     /// A JWT signed with the private half of this RS256 public key (PEM).
-    Rs256PublicKey(String),
+    Rs256PublicKey(Secret),
 }
 
 /// The checks a token passes beyond its signature, and what its expiry does to a session.
@@ -66,7 +67,7 @@ impl Default for TokenRules {
 pub(super) struct Access {
     pub auth: AuthMode,
     pub token: TokenRules,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
 }
 
 impl IdentitySettings {
@@ -97,11 +98,14 @@ impl IdentitySettings {
 }
 
 /// PEM text as given, or the contents of the file it names.
-fn read_pem(key: String) -> anyhow::Result<String> {
-    if key.trim_start().starts_with("-----BEGIN") {
+fn read_pem(key: Secret) -> anyhow::Result<Secret> {
+    let text = key.expose();
+    if text.trim_start().starts_with("-----BEGIN") {
         return Ok(key);
     }
-    std::fs::read_to_string(&key).with_context(|| format!("reading JWT_PUBLIC_KEY file {key}"))
+    let pem = std::fs::read_to_string(text)
+        .with_context(|| format!("reading JWT_PUBLIC_KEY file {text}"))?;
+    Ok(pem.into())
 }
 
 #[cfg(test)]

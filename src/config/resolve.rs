@@ -7,17 +7,19 @@ use super::{
 use crate::chat::{LargeRoom, TextLimit};
 use crate::limits::RateConfig;
 use crate::rules::Rules;
+use crate::secret::{Secret, SecretUrl};
 use crate::store::WriterConfig;
 use clap::Parser;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The resolved configuration the server runs with.
+/// The resolved configuration the server runs with. Its `Debug` is safe to log: every secret in
+/// it prints as `[redacted]`, every URL without its password.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
-    pub database_url: String,
+    pub database_url: SecretUrl,
     /// Connections of the read pool; `None`: the backend's default.
     pub database_pool: Option<u32>,
     /// Set: this process is a node of the cluster on that Redis.
@@ -26,7 +28,7 @@ pub struct Config {
     /// How tokens are checked beyond their signature (token mode only).
     pub token: TokenRules,
     pub rates: RateConfig,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub log_filter: String,
     pub log_format: LogFormat,
     pub text_limit: TextLimit,
@@ -126,69 +128,8 @@ impl Config {
             .unwrap_or_else(|_| unreachable!("the defaults are valid"));
         config.host = IpAddr::from([127, 0, 0, 1]);
         config.port = 0;
-        config.database_url = "sqlite::memory:".to_owned();
+        config.database_url = "sqlite::memory:".into();
         config
-    }
-
-    /// The configuration as it is safe to log: secrets replaced by whether they are set.
-    pub fn redacted(&self) -> String {
-        let auth = match self.auth {
-            AuthMode::Open => "open",
-            AuthMode::Hs256Secret(_) => "token (HS256)",
-            AuthMode::Rs256PublicKey(_) => "token (RS256)",
-        };
-        format!(
-            "listen={}:{} database={} redis={} auth={auth} api_key={} max_text_len={} max_payload={} connect_timeout={:?} cors={} shutdown_grace={:?} writer={:?} admin_ui={} rules={} chat_page={} node_compat={}",
-            self.host,
-            self.port,
-            redact_url(&self.database_url),
-            self.cluster.as_ref().map_or_else(
-                || "unset".to_owned(),
-                |c| format!(
-                    "{} prefix={} node={} presence_ttl={:?} buffer={}",
-                    redact_url(&c.redis_url),
-                    c.prefix,
-                    c.node_id,
-                    c.presence_ttl,
-                    c.buffer
-                )
-            ),
-            if self.api_key.is_some() {
-                "set"
-            } else {
-                "unset"
-            },
-            self.text_limit.0,
-            self.max_payload,
-            self.connect_timeout,
-            if self.cors_origins.is_empty() {
-                "*".to_owned()
-            } else {
-                self.cors_origins.join(",")
-            },
-            self.shutdown_grace,
-            self.writer,
-            self.admin
-                .as_ref()
-                .map_or("off", |_| "on (credentials set)"),
-            self.rules.len(),
-            self.chat_page,
-            self.node_compat,
-        )
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -273,11 +214,32 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:pw@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    fn a_config_full_of_secrets_prints_none_of_them() {
+        let settings = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(cli) => cli.settings,
+            Err(e) => panic!("{e}"),
+        };
+        let hs256 = settings(&[
+            "chatoxide",
+            "--jwt-secret=jwt-SECRET-1",
+            "--api-key=api-SECRET-2",
+            "--admin-username=admin",
+            "--admin-password=admin-SECRET-3",
+            "--database-url=postgres://chat:db-SECRET-4@db/chat",
+            "--redis-url=redis://:redis-SECRET-5@redis:6379",
+        ]);
+        let pem = "-----BEGIN PUBLIC KEY-----\npem-SECRET-6\n-----END PUBLIC KEY-----";
+        let rs256 = settings(&["chatoxide", &format!("--jwt-public-key={pem}")]);
+        let shown = [hs256, rs256].map(|s| {
+            let config = resolve(s.clone(), Settings::default());
+            format!("{s:?} {config:?} {:?}", config.as_ref().map(|c| &c.auth))
+        });
+        for shown in shown {
+            assert!(
+                shown.contains("[redacted]") && shown.contains("Ok("),
+                "{shown}"
+            );
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! Storage: the database and the read pool.
 
+use crate::secret::SecretUrl;
+
 section! {
     #[command(next_help_heading = "Storage")]
     pub struct StorageSettings {
         /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…` [default: sqlite://chatoxide.db?mode=rwc].
         #[arg(long, env = "DATABASE_URL")]
-        pub database_url: Option<String>,
+        pub database_url: Option<SecretUrl>,
         /// Connections of the read pool (history, members, memberships); the writer has its own one
         /// (two on PostgreSQL) [default: 8 on SQLite, 16 on PostgreSQL].
         #[arg(long, env = "CHATOXIDE_DATABASE_POOL")]
@@ -15,7 +17,7 @@ section! {
 
 /// Where messages are stored (the [`super::Config`] fields of these names).
 pub(super) struct Storage {
-    pub database_url: String,
+    pub database_url: SecretUrl,
     pub database_pool: Option<u32>,
 }
 
@@ -28,7 +30,7 @@ impl StorageSettings {
         Ok(Storage {
             database_url: self
                 .database_url
-                .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".to_owned()),
+                .unwrap_or_else(|| "sqlite://chatoxide.db?mode=rwc".into()),
             database_pool: self.database_pool,
         })
     }
