@@ -22,6 +22,10 @@ section! {
         /// Set: a token's `aud` must include this.
         #[arg(long, env = "JWT_AUDIENCE")]
         pub jwt_audience: Option<String>,
+        /// Accept tokens without an `exp` claim (valid for ever); false refuses them with
+        /// `unauthorized` [default: false].
+        #[arg(long, env = "JWT_ALLOW_NO_EXP")]
+        pub jwt_allow_no_exp: Option<bool>,
         /// Whether a socket is disconnected when its token expires (after an `error` event with
         /// code `unauthorized`); false lets a session outlive its token [default: true].
         #[arg(long, env = "CHATOXIDE_END_SESSION_ON_EXPIRY")]
@@ -49,6 +53,8 @@ pub struct TokenRules {
     pub leeway_secs: u64,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Whether a token without `exp` is accepted (it never expires).
+    pub allow_no_exp: bool,
     pub end_session_on_expiry: bool,
 }
 
@@ -58,6 +64,7 @@ impl Default for TokenRules {
             leeway_secs: 5,
             issuer: None,
             audience: None,
+            allow_no_exp: false,
             end_session_on_expiry: true,
         }
     }
@@ -77,6 +84,7 @@ impl IdentitySettings {
             leeway_secs: self.jwt_leeway_secs.unwrap_or(d.leeway_secs),
             issuer: self.jwt_issuer.filter(|i| !i.is_empty()),
             audience: self.jwt_audience.filter(|a| !a.is_empty()),
+            allow_no_exp: self.jwt_allow_no_exp.unwrap_or(d.allow_no_exp),
             end_session_on_expiry: self
                 .end_session_on_expiry
                 .unwrap_or(d.end_session_on_expiry),
