@@ -12,7 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let (config, command) = Config::load_with_command()?;
-    telemetry::init_logs(&config.log_filter, config.log_format, &config.node_name());
+    telemetry::init_logs(&config.log_filter, config.log_format, &config.node_name())
+        .map_err(|why| anyhow::anyhow!("log filter: {why}"))?;
     match command {
         Some(Command::Import(args)) => import::run(&config, &args).await,
         None => serve(config).await.map(|()| ExitCode::SUCCESS),

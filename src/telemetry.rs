@@ -4,6 +4,7 @@
 //! It takes what it needs as plain values: nothing here depends on the configuration's types.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::format::Writer;
@@ -21,22 +22,30 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global log subscriber; every line carries `node`. A second call (tests) keeps
-/// the first.
-pub fn init_logs(filter: &str, format: LogFormat, node: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+/// A log filter in `RUST_LOG` syntax, or why `directives` is none.
+pub fn log_filter(directives: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(directives).map_err(|e| e.to_string())
+}
+
+/// Installs the global log subscriber, writing to standard output; every line carries `node`.
+/// Pretty lines are coloured only when standard output is a terminal: in a file or a pipe the
+/// escape codes would be noise. A second call (tests) keeps the first.
+pub fn init_logs(filter: &str, format: LogFormat, node: &str) -> Result<(), String> {
+    let filter = log_filter(filter)?;
     let registry = tracing_subscriber::registry().with(filter);
+    let layer = fmt::layer().with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Pretty => registry
-            .with(fmt::layer().event_format(WithNode::pretty(node, fmt::format())))
+            .with(layer.event_format(WithNode::pretty(node, fmt::format())))
             .try_init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().event_format(WithNode::json(
+            .with(layer.json().event_format(WithNode::json(
                 node,
                 fmt::format().json().flatten_event(true),
             )))
             .try_init(),
     };
+    Ok(())
 }
 
 /// This machine's name, else `chatoxide`.

@@ -21,10 +21,18 @@ pub(super) struct Logging {
 }
 
 impl LoggingSettings {
-    pub(super) fn resolve(self) -> Logging {
-        Logging {
-            log_filter: self.log_filter.unwrap_or_else(|| "info".to_owned()),
-            log_format: self.log_format.unwrap_or(LogFormat::Pretty),
+    /// A filter that does not parse stops the start: silently logging something else than
+    /// asked would hide the very lines someone wanted.
+    pub(super) fn resolve(self) -> anyhow::Result<Logging> {
+        let log_filter = self.log_filter.unwrap_or_else(|| "info".to_owned());
+        if let Err(why) = crate::telemetry::log_filter(&log_filter) {
+            anyhow::bail!(
+                "RUST_LOG (--log-filter, log_filter) `{log_filter}` is not a log filter: {why}"
+            );
         }
+        Ok(Logging {
+            log_filter,
+            log_format: self.log_format.unwrap_or(LogFormat::Pretty),
+        })
     }
 }

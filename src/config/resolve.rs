@@ -84,7 +84,7 @@ impl Config {
         let storage = s.storage.resolve()?;
         let access = s.identity.resolve()?;
         let chat = s.chat.resolve()?;
-        let logging = s.logging.resolve();
+        let logging = s.logging.resolve()?;
         Ok(Self {
             host: server.host,
             port: server.port,
