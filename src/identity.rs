@@ -2,6 +2,7 @@
 
 use crate::chat::{ChatError, ErrorCode, Grant, RoomPatterns, User, UserId, UserName};
 use crate::config::{AuthMode, TokenRules};
+use crate::secret::Secret;
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::Deserialize;
@@ -10,34 +11,56 @@ use std::time::Duration;
 
 /// The identity fields of a handshake, from the `auth` payload or, for clients that cannot send
 /// one (socket.io-client 2.x), from the query string.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Credentials {
     pub username: Option<String>,
-    pub token: Option<String>,
+    pub token: Token,
 }
 
+/// The token of a handshake as it came; only token mode looks at it (open mode ignores it).
+#[derive(Clone, Debug, Default)]
+pub enum Token {
+    #[default]
+    Absent,
+    Sent(Secret),
+    /// Sent in a form or a place a token may not come in: refused, for this reason.
+    Refused(&'static str),
+}
+
+/// Why a token in the query string of a client that can send `auth` is refused: a URL is
+/// written to the logs of every proxy on the way.
+const QUERY_TOKEN: &str = "a token in the query string is accepted from Engine.IO 3 clients \
+                           (socket.io-client 2.x) only: send it in `auth: { token }`";
+
 impl Credentials {
-    /// `auth` must be an object (or absent); a field it lacks is looked up in `query`.
+    /// `auth` must be an object (or absent); a field it lacks is looked up in `query`. A token
+    /// may come in the query string only from clients that cannot send `auth` (Engine.IO 3).
     pub fn from_handshake(auth: &Value, query: Option<&str>) -> Result<Self, ChatError> {
         let auth = match auth {
             Value::Object(map) => Some(map),
             Value::Null => None,
             _ => return Err(ChatError::bad_request("auth must be an object")),
         };
-        let field = |name: &str| -> Result<Option<String>, ChatError> {
-            match auth.and_then(|a| a.get(name)) {
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Null) | None => Ok(query_param(query, name)),
-                Some(_) => Err(ChatError::bad_request(format!(
-                    "auth.{name} must be a string"
-                ))),
-            }
+        let username = match auth.and_then(|a| a.get("username")) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => query_param(query, "username"),
+            Some(_) => return Err(ChatError::bad_request("auth.username must be a string")),
         };
-        Ok(Self {
-            username: field("username")?,
-            token: field("token")?,
-        })
+        let in_query = query_param(query, "token");
+        let token = match (auth.and_then(|a| a.get("token")), in_query) {
+            (_, Some(_)) if !engine_io_3(query) => Token::Refused(QUERY_TOKEN),
+            (Some(Value::String(s)), _) => Token::Sent(s.as_str().into()),
+            (Some(Value::Null) | None, Some(token)) => Token::Sent(token.into()),
+            (Some(Value::Null) | None, None) => Token::Absent,
+            (Some(_), _) => Token::Refused("auth.token must be a string"),
+        };
+        Ok(Self { username, token })
     }
+}
+
+/// Whether the handshake is Engine.IO 3's (socket.io-client 2.x, which cannot send `auth`).
+fn engine_io_3(query: Option<&str>) -> bool {
+    query_param(query, "EIO").as_deref() == Some("3")
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -85,6 +108,7 @@ impl Authenticator {
             let mut validation = Validation::new(alg);
             // A configured issuer or audience must be present, not just right when present.
             let mut required = vec!["sub"];
+            required.extend((!rules.allow_no_exp).then_some("exp"));
             required.extend(rules.issuer.as_ref().map(|_| "iss"));
             required.extend(rules.audience.as_ref().map(|_| "aud"));
             validation.set_required_spec_claims(&required);
@@ -105,11 +129,11 @@ impl Authenticator {
         let mode = match mode {
             AuthMode::Open => Mode::Open,
             AuthMode::Hs256Secret(secret) => token(
-                DecodingKey::from_secret(secret.as_bytes()),
+                DecodingKey::from_secret(secret.expose().as_bytes()),
                 Algorithm::HS256,
             ),
             AuthMode::Rs256PublicKey(pem) => {
-                let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+                let key = DecodingKey::from_rsa_pem(pem.expose().as_bytes())
                     .context("JWT_PUBLIC_KEY is not an RSA public key in PEM")?;
                 token(key, Algorithm::RS256)
             }
@@ -153,14 +177,14 @@ fn open(username: Option<String>) -> Result<User, ChatError> {
     Ok(User::new(id, name))
 }
 
-fn verify(
-    token: Option<String>,
-    key: &DecodingKey,
-    validation: &Validation,
-) -> Result<Identity, ChatError> {
+fn verify(token: Token, key: &DecodingKey, validation: &Validation) -> Result<Identity, ChatError> {
     let unauthorized = |why: &str| ChatError::new(ErrorCode::Unauthorized, why);
-    let token = token.ok_or_else(|| unauthorized("a token is required"))?;
-    let claims = decode::<Claims>(&token, key, validation)
+    let token = match token {
+        Token::Sent(token) => token,
+        Token::Absent => return Err(unauthorized("a token is required")),
+        Token::Refused(why) => return Err(unauthorized(why)),
+    };
+    let claims = decode::<Claims>(token.expose(), key, validation)
         .map_err(|e| {
             tracing::debug!(error = %e, "token refused");
             unauthorized("the token is invalid or expired")
@@ -190,25 +214,80 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The token of a handshake, as text: `sent:<token>`, `absent` or `refused: <why>`.
+    fn token_of(auth: Value, query: &str) -> Result<String, ChatError> {
+        Credentials::from_handshake(&auth, Some(query)).map(|c| match c.token {
+            Token::Sent(token) => format!("sent:{}", token.expose()),
+            Token::Absent => "absent".to_owned(),
+            Token::Refused(why) => format!("refused: {why}"),
+        })
+    }
+
     #[test]
     fn auth_wins_over_the_query_string() {
         let c = Credentials::from_handshake(
             &json!({"username": "alice"}),
-            Some("username=bob&token=t%201"),
+            Some("username=bob&token=t%201&EIO=3"),
         );
-        assert_eq!(
-            c,
-            Ok(Credentials {
-                username: Some("alice".into()),
-                token: Some("t 1".into())
-            })
-        );
+        let c = c.map(|c| (c.username, format!("{:?}", c.token)));
+        assert_eq!(c, Ok((Some("alice".into()), "Sent([redacted])".to_owned())));
     }
 
     #[test]
-    fn auth_must_be_an_object_of_strings() {
+    fn auth_must_be_an_object_and_the_name_a_string() {
         assert!(Credentials::from_handshake(&json!("alice"), None).is_err());
         assert!(Credentials::from_handshake(&json!({"username": 5}), None).is_err());
+    }
+
+    #[test]
+    fn where_a_token_may_come_from() {
+        let (auth, none) = (json!({"token": "a"}), Value::Null);
+        let from_query = "refused: a token in the query string is accepted from Engine.IO 3";
+        let cases = [
+            (&auth, "EIO=4&transport=polling", "sent:a"),
+            (&json!({"token": null}), "EIO=4", "absent"),
+            (&none, "EIO=4", "absent"),
+            (&none, "token=q&EIO=3", "sent:q"),
+            (&none, "token=q&EIO=4", from_query),
+            (&none, "token=q", from_query),
+            (&auth, "token=q&EIO=4", from_query),
+            (&auth, "token=q&EIO=3", "sent:a"),
+        ];
+        for (auth, query, expected) in cases {
+            let token = token_of(auth.clone(), query);
+            let why = format!("{auth} {query}: {token:?}");
+            assert!(token.is_ok_and(|t| t.starts_with(expected)), "{why}");
+        }
+        assert!(QUERY_TOKEN.ends_with("send it in `auth: { token }`"));
+    }
+
+    #[test]
+    fn a_token_that_is_not_a_string_is_refused_by_token_mode_only() {
+        let auth = |rules| Authenticator::new(&AuthMode::Hs256Secret("s3cret".into()), &rules);
+        let token_mode = auth(TokenRules::default()).ok();
+        let open_mode = Authenticator::new(&AuthMode::Open, &TokenRules::default()).ok();
+        for token in [json!(42), json!(["a"]), json!({"a": 1}), json!(true)] {
+            let credentials =
+                Credentials::from_handshake(&json!({"username": "al", "token": token}), None);
+            let Ok(credentials) = credentials else {
+                panic!("{token}: {credentials:?}");
+            };
+            let code = token_mode
+                .as_ref()
+                .map(|a| a.authenticate(credentials.clone()).map_err(|e| e.code));
+            assert_eq!(
+                code.map(|r| r.err()),
+                Some(Some(ErrorCode::Unauthorized)),
+                "{token}"
+            );
+            let user = open_mode
+                .as_ref()
+                .map(|a| a.authenticate(credentials).map(|i| i.user.id));
+            assert!(
+                user.is_some_and(|u| u.is_ok_and(|id| id == "al")),
+                "{token}"
+            );
+        }
     }
 
     #[test]
@@ -220,29 +299,51 @@ mod tests {
         );
     }
 
-    #[test]
-    fn token_mode_needs_a_good_token() {
-        let auth = Authenticator::new(
-            &AuthMode::Hs256Secret("s3cret".into()),
-            &TokenRules::default(),
-        )
-        .ok();
-        let code = |token: Option<&str>| {
-            auth.as_ref().map(|a| {
-                a.authenticate(Credentials {
-                    username: Some("alice".into()),
-                    token: token.map(str::to_owned),
-                })
-                .map_err(|e| e.code)
-            })
-        };
-        assert_eq!(code(None), Some(Err(ErrorCode::Unauthorized)));
-        assert_eq!(code(Some("not.a.jwt")), Some(Err(ErrorCode::Unauthorized)));
-    }
-
     fn signed(claims: &Value) -> Option<String> {
         let key = jsonwebtoken::EncodingKey::from_secret(b"s3cret");
         jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).ok()
+    }
+
+    /// The error code of a handshake with `token` (none: accepted), under `rules`.
+    fn refusal(rules: TokenRules, token: Option<String>) -> Option<Option<ErrorCode>> {
+        let auth = Authenticator::new(&AuthMode::Hs256Secret("s3cret".into()), &rules).ok()?;
+        let token = token.map_or(Token::Absent, |t| Token::Sent(t.into()));
+        let credentials = Credentials {
+            username: Some("alice".into()),
+            token,
+        };
+        Some(auth.authenticate(credentials).err().map(|e| e.code))
+    }
+
+    #[test]
+    fn token_mode_needs_a_good_token() {
+        let rules = TokenRules::default;
+        let unauthorized = Some(Some(ErrorCode::Unauthorized));
+        assert_eq!(refusal(rules(), None), unauthorized);
+        assert_eq!(refusal(rules(), Some("not.a.jwt".into())), unauthorized);
+        let refused =
+            Credentials::from_handshake(&Value::Null, Some("token=t&EIO=4")).map(|c| c.token);
+        let why = match refused {
+            Ok(Token::Refused(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why.contains("auth"), "{why}");
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused_unless_allowed() {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let with_exp = || signed(&json!({"sub": "alice", "exp": exp}));
+        let without = || signed(&json!({"sub": "alice"}));
+        let allowing = |allow_no_exp| TokenRules {
+            allow_no_exp,
+            ..TokenRules::default()
+        };
+        let unauthorized = Some(Some(ErrorCode::Unauthorized));
+        assert_eq!(refusal(allowing(false), with_exp()), Some(None));
+        assert_eq!(refusal(allowing(false), without()), unauthorized);
+        assert_eq!(refusal(allowing(true), with_exp()), Some(None));
+        assert_eq!(refusal(allowing(true), without()), Some(None));
     }
 
     #[test]
@@ -257,7 +358,7 @@ mod tests {
         let identity = auth.as_ref().and_then(|a| {
             a.authenticate(Credentials {
                 username: None,
-                token,
+                token: token.map_or(Token::Absent, |t| Token::Sent(t.into())),
             })
             .ok()
         });
@@ -274,20 +375,11 @@ mod tests {
 
     #[test]
     fn a_token_from_the_future_is_refused() {
-        let auth = Authenticator::new(
-            &AuthMode::Hs256Secret("s3cret".into()),
-            &TokenRules::default(),
-        )
-        .ok();
         let nbf = chrono::Utc::now().timestamp() + 60;
         let token = signed(&json!({"sub": "alice", "nbf": nbf, "exp": nbf + 60}));
-        let code = auth.map(|a| {
-            a.authenticate(Credentials {
-                username: None,
-                token,
-            })
-            .map_err(|e| e.code)
-        });
-        assert_eq!(code.map(|r| r.err()), Some(Some(ErrorCode::Unauthorized)));
+        assert_eq!(
+            refusal(TokenRules::default(), token),
+            Some(Some(ErrorCode::Unauthorized))
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod presence;
 pub mod realtime;
 pub mod resources;
 pub mod rules;
+pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -12,11 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let (config, command) = Config::load_with_command()?;
-    telemetry::init_logs(
-        &config.log_filter,
-        config.log_format,
-        &telemetry::node_name(&config),
-    );
+    telemetry::init_logs(&config.log_filter, config.log_format, &config.node_name())
+        .map_err(|why| anyhow::anyhow!("log filter: {why}"))?;
     match command {
         Some(Command::Import(args)) => import::run(&config, &args).await,
         None => serve(config).await.map(|()| ExitCode::SUCCESS),
@@ -25,7 +22,7 @@ async fn main() -> anyhow::Result<ExitCode> {
 
 /// Serves chat until SIGTERM or Ctrl-C.
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::info!(config = %config.redacted(), "starting chatoxide");
+    tracing::info!(config = ?config, "starting chatoxide");
     match resources::raise_open_files() {
         Ok(files) => tracing::info!(
             open_files = files,

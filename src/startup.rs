@@ -48,7 +48,7 @@ impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         metrics_from_zero(&config.rules);
-        let store = Store::open(&config.database_url, config.database_pool)
+        let store = Store::open(config.database_url.expose(), config.database_pool)
             .await
             .context("opening the database")?;
         let auth = Authenticator::new(&config.auth, &config.token)?;
@@ -110,13 +110,8 @@ impl App {
                     .build_layer();
                 realtime::attach_cluster(&io, &config.rules).await?;
                 if let Some(admin) = &admin {
-                    admin::attach_cluster(
-                        &io,
-                        admin,
-                        telemetry::node_name(&config),
-                        state.limits.clone(),
-                    )
-                    .await?;
+                    admin::attach_cluster(&io, admin, config.node_name(), state.limits.clone())
+                        .await?;
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
@@ -124,12 +119,7 @@ impl App {
                 let (layer, io) = builder.build_layer();
                 realtime::attach(&io, &config.rules);
                 if let Some(admin) = &admin {
-                    admin::attach(
-                        &io,
-                        admin,
-                        telemetry::node_name(&config),
-                        state.limits.clone(),
-                    );
+                    admin::attach(&io, admin, config.node_name(), state.limits.clone());
                 }
                 (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
             }
@@ -144,7 +134,7 @@ impl App {
             app: state.clone(),
             fanout: io.clone(),
             redis: node.as_ref().map(|n| n.link.clone()),
-            api_key: config.api_key.as_deref().map(Arc::from),
+            api_key: config.api_key.as_ref().map(|key| Arc::from(key.expose())),
             metrics: telemetry::metrics(),
             chat_page: config.chat_page,
         };

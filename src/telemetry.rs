@@ -1,8 +1,10 @@
 //! Logs (tracing-subscriber, pretty or JSON, every line naming its node), the metrics recorder
 //! (Prometheus), and the runtime's health as metrics (docs/operations.md lists every metric).
+//!
+//! It takes what it needs as plain values: nothing here depends on the configuration's types.
 
-use crate::config::{Config, LogFormat};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::format::Writer;
@@ -10,33 +12,43 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global log subscriber; every line carries `node`. A second call (tests) keeps
-/// the first.
-pub fn init_logs(filter: &str, format: LogFormat, node: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    Pretty,
+    /// For machines: one JSON object per line.
+    Json,
+}
+
+/// A log filter in `RUST_LOG` syntax, or why `directives` is none.
+pub fn log_filter(directives: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(directives).map_err(|e| e.to_string())
+}
+
+/// Installs the global log subscriber, writing to standard output; every line carries `node`.
+/// Pretty lines are coloured only when standard output is a terminal: in a file or a pipe the
+/// escape codes would be noise. A second call (tests) keeps the first.
+pub fn init_logs(filter: &str, format: LogFormat, node: &str) -> Result<(), String> {
+    let filter = log_filter(filter)?;
     let registry = tracing_subscriber::registry().with(filter);
+    let layer = fmt::layer().with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Pretty => registry
-            .with(fmt::layer().event_format(WithNode::pretty(node, fmt::format())))
+            .with(layer.event_format(WithNode::pretty(node, fmt::format())))
             .try_init(),
         LogFormat::Json => registry
-            .with(fmt::layer().json().event_format(WithNode::json(
+            .with(layer.json().event_format(WithNode::json(
                 node,
                 fmt::format().json().flatten_event(true),
             )))
             .try_init(),
     };
+    Ok(())
 }
 
-/// This process's name in logs, metrics and the admin UI: its cluster node id, else the host
-/// name.
-pub fn node_name(config: &Config) -> String {
-    config
-        .cluster
-        .as_ref()
-        .map_or_else(hostname, |c| c.node_id.clone())
-}
-
+/// This machine's name, else `chatoxide`.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

@@ -125,18 +125,12 @@ describe("token mode, HS256", () => {
     }
   });
 
-  test("the token may come in the query string", async () => {
-    const sub = unique("u");
-    const socket = await connect(server, undefined, { query: { token: sign({ sub }) } });
-    socket.close();
-  });
-
   const refused = [
     ["missing", {}],
     ["malformed", { token: "not-a-jwt" }],
     ["badly signed", { token: sign({ sub: "mallory" }, "another-secret") }],
     ["expired", { token: sign({ sub: "late", exp: Math.floor(Date.now() / 1000) - 30 }, secret, {}) }],
-    ["unsigned (alg none)", { token: jwt.sign({ sub: "mallory" }, null, { algorithm: "none" }) }],
+    ["unsigned (alg none)", { token: jwt.sign({ sub: "mallory" }, null, { algorithm: "none", expiresIn: "5m" }) }],
     ["a username instead of a token", { username: "alice" }],
   ];
   for (const [why, auth] of refused) {
@@ -169,13 +163,13 @@ describe("token mode, RS256", () => {
   });
 
   test("HS256 signed with the public key as secret is refused", async () => {
-    const token = jwt.sign({ sub: "mallory" }, Buffer.from(publicKey), { algorithm: "HS256" });
+    const token = jwt.sign({ sub: "mallory" }, Buffer.from(publicKey), { algorithm: "HS256", expiresIn: "5m" });
     assert.equal((await refusal(server, { token })).message, "unauthorized");
   });
 
   test("a token signed by another key is refused", async () => {
     const other = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
-    const token = jwt.sign({ sub: "mallory" }, other, { algorithm: "RS256" });
+    const token = jwt.sign({ sub: "mallory" }, other, { algorithm: "RS256", expiresIn: "5m" });
     assert.equal((await refusal(server, { token })).message, "unauthorized");
   });
 });

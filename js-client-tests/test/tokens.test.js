@@ -1,10 +1,11 @@
 // Token claims beyond the signature: iss, aud, nbf and exp with a leeway, the rooms claim, and
-// sessions that end when their token expires.
+// sessions that end when their token expires; tokens that are no string, tokens without exp, and
+// where a token may come from (auth, or the query string of Engine.IO 3 clients only).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import jwt from "jsonwebtoken";
 import { startServer } from "../harness/server.js";
-import { connect, refusal, ok, next, unique, closeAll, command } from "../harness/client.js";
+import { connect, connectV2, refusal, ok, next, unique, closeAll, command } from "../harness/client.js";
 
 const secret = "tokens-secret-" + unique("s");
 const ISSUER = "https://auth.example.test/";
@@ -39,12 +40,47 @@ describe("token checks: iss, aud, nbf, exp with leeway, rooms", () => {
     ["not valid yet (nbf past the leeway)", () => sign({ sub: "x", nbf: now() + 60 })],
     ["expired past the leeway", () => sign({ sub: "x", exp: now() - LEEWAY - 30 })],
     ["with a malformed rooms claim", () => sign({ sub: "x", rooms: ["team red"] })],
+    ["without exp (JWT_ALLOW_NO_EXP unset)", () => jwt.sign({ sub: "x", iss: ISSUER, aud: AUDIENCE }, secret)],
   ];
   for (const [why, token] of refused) {
     test(`a token ${why} is refused with unauthorized`, async () => {
       assert.equal((await refusal(server, { token: token() })).message, "unauthorized");
     });
   }
+
+  for (const [what, token] of [
+    ["a number", 42],
+    ["an array", [sign({ sub: "x" })]],
+    ["an object", { token: sign({ sub: "x" }) }],
+    ["a boolean", true],
+  ]) {
+    test(`a token that is ${what}, not a string, is refused with unauthorized`, async () => {
+      assert.equal((await refusal(server, { token })).message, "unauthorized");
+    });
+  }
+
+  test("socket.io-client 4.x may not send its token in the query string (URLs reach proxy logs)", async () => {
+    const token = sign({ sub: unique("u") });
+    assert.equal((await refusal(server, {}, { query: { token } })).message, "unauthorized");
+    // Not even beside a token in auth: the URL has carried it already.
+    assert.equal((await refusal(server, { token }, { query: { token } })).message, "unauthorized");
+  });
+
+  test("socket.io-client 2.x, which cannot send auth, sends its token in the query string", async () => {
+    const sub = unique("old");
+    const socket = await connectV2(server, { token: sign({ sub, name: "Old Client" }) });
+    try {
+      const reply = await command(socket, "join", { room: unique("v2") });
+      assert.equal(reply.ok, true);
+      assert.deepEqual(reply.members, [{ id: sub, name: "Old Client" }]);
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("socket.io-client 2.x is refused like any client when its query token is bad", async () => {
+    await assert.rejects(connectV2(server, { token: sign({ sub: "x", iss: "https://evil.example/" }) }));
+  });
 
   test("a clock a second off either way is forgiven (leeway)", async () => {
     const early = await connect(server, { token: sign({ sub: unique("u"), nbf: now() + 1 }) });
@@ -126,5 +162,27 @@ describe("sessions that outlive their tokens (CHATOXIDE_END_SESSION_ON_EXPIRY=fa
     } finally {
       socket.close();
     }
+  });
+});
+
+describe("tokens without exp (JWT_ALLOW_NO_EXP=true)", () => {
+  let server;
+  before(async () => (server = await startServer({ env: { JWT_SECRET: secret, JWT_ALLOW_NO_EXP: "true" } })));
+  after(() => server.close());
+
+  test("a token without exp is accepted", async () => {
+    const sub = unique("u");
+    const socket = await connect(server, { token: jwt.sign({ sub }, secret) });
+    try {
+      const { members } = await ok(socket, "join", { room: unique("no-exp") });
+      assert.deepEqual(members, [{ id: sub, name: sub }]);
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("a token with an exp in the past is still refused", async () => {
+    const token = jwt.sign({ sub: "late", exp: now() - 60 }, secret);
+    assert.equal((await refusal(server, { token })).message, "unauthorized");
   });
 });

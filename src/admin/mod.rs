@@ -147,7 +147,7 @@ impl Admin {
     fn accepts(&self, username: &str, password: &str) -> bool {
         let digest = |text: &str| Sha256::digest(text.as_bytes());
         let user_ok = digest(username).ct_eq(&digest(&self.credentials.username));
-        let password_ok = digest(password).ct_eq(&digest(&self.credentials.password));
+        let password_ok = digest(password).ct_eq(&digest(self.credentials.password.expose()));
         bool::from(user_ok & password_ok)
     }
 }

@@ -39,7 +39,7 @@ impl Node {
         ] {
             telemetry::counter_from_zero(counter);
         }
-        let link = Link::connect(&config.redis_url)
+        let link = Link::connect(config.redis_url.expose())
             .await
             .context("connecting to Redis (REDIS_URL)")?;
         let (registry, keeper) = Registry::new(

@@ -11,7 +11,7 @@
 use super::HttpState;
 use super::api_key::{bearer, is_key};
 use crate::chat::{ChatError, ErrorCode, RoomName};
-use crate::identity::{Credentials, Identity};
+use crate::identity::{Credentials, Identity, Token};
 use crate::store::RoomRef;
 use crate::wire::Command;
 use axum::http::{Extensions, HeaderMap};
@@ -43,7 +43,7 @@ impl Reader {
             };
             let credentials = Credentials {
                 username: None,
-                token: Some(token.to_owned()),
+                token: Token::Sent(token.to_owned().into()),
             };
             return state.app.auth.authenticate(credentials).map(Self::Member);
         }

@@ -28,7 +28,7 @@ pub async fn run(config: &Config, args: &ImportArgs) -> anyhow::Result<ExitCode>
     let path = args.file.display();
     let file = File::open(&args.file).with_context(|| format!("opening {path}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or_default();
-    let store = Store::open(&config.database_url, config.database_pool)
+    let store = Store::open(config.database_url.expose(), config.database_pool)
         .await
         .context("opening the database")?;
     let mut import = Import {

@@ -38,9 +38,9 @@ async fn two_nodes(url: &str, db: &std::path::Path) -> (TestApp, TestApp) {
     let mut nodes = Vec::new();
     for id in ["a", "b"] {
         let mut config = Config::ephemeral();
-        config.database_url = format!("sqlite://{}?mode=rwc", db.display());
+        config.database_url = format!("sqlite://{}?mode=rwc", db.display()).into();
         config.cluster = Some(ClusterConfig {
-            redis_url: url.to_owned(),
+            redis_url: url.into(),
             prefix: prefix.clone(),
             presence_ttl: Duration::from_secs(3),
             buffer: 1024,

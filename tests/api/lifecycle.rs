@@ -9,7 +9,8 @@ async fn acknowledged_messages_and_memberships_survive_a_restart() {
     // Arrange: a SQLite file that outlives the first app.
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::ephemeral();
-    config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("chat.db").display());
+    config.database_url =
+        format!("sqlite://{}?mode=rwc", dir.path().join("chat.db").display()).into();
     let (room, user) = (unique("durable"), unique("keeper"));
     let app = spawn_app_with(config.clone()).await;
     let mut a = app.connect_as(&user).await;
