@@ -26,6 +26,9 @@ export async function explained(server, people, body) {
     for (const [name, { page, trace }] of Object.entries(people)) {
       const text = await page.locator("body").innerText({ timeout: 1000 }).catch(() => "(none)");
       err.message += `\n## ${name}'s page: ${text.replace(/\s+/g, " ").slice(0, 1200)}`;
+      // The page's last error toast, also once it has hidden itself again.
+      const toast = await page.locator("#toast").textContent({ timeout: 1000 }).catch(() => "(none)");
+      err.message += `\n## ${name}'s last toast: ${toast || "(none)"}`;
       err.message += `\n## ${name}'s browser:\n${trace.slice(-20).join("\n")}`;
     }
     err.message += `\n## server log:\n${logTail(server)}`;
