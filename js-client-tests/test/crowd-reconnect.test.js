@@ -18,22 +18,43 @@ describe("a reconnect storm (default settings)", () => {
     const clients = Array.from({ length: 1000 }, (_, i) =>
       io(server.url, { auth: { username: `${prefix}-${i}` }, forceNew: true }),
     );
-    const connected = (socket) => (socket.connected ? Promise.resolve() : new Promise((r) => socket.once("connect", r)));
+    // Connected. A handshake the server refuses is not retried by socket.io-client: one
+    // refused `unavailable` (nothing happened, try again: a busy machine's storm can time out
+    // the memberships read) is tried again, as the contract asks of a client, and counted;
+    // any other refusal fails the test with its reason.
+    let unavailable = 0;
+    const connected = (socket) =>
+      socket.connected
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            const refused = (err) => {
+              if (socket.active) return; // a transport error: the client retries by itself
+              if (err.message !== "unavailable") return reject(new Error(`refused: ${err.message}`));
+              unavailable += 1;
+              setTimeout(() => socket.connect(), 250 + Math.random() * 750);
+            };
+            socket.on("connect_error", refused);
+            socket.once("connect", () => {
+              socket.off("connect_error", refused);
+              resolve();
+            });
+          });
+    const guarded = (what, promise) => {
+      let guard;
+      const late = new Promise((_, reject) => (guard = setTimeout(() => reject(new Error(what)), PATIENCE_MS)));
+      return Promise.race([promise, late]).finally(() => clearTimeout(guard));
+    };
     try {
-      await Promise.all(clients.map(connected));
+      await guarded("not every client connected", Promise.all(clients.map(connected)));
       for (let first = 0; first < clients.length; first += 250) {
         await Promise.all(clients.slice(first, first + 250).map((c) => sure(c, "join", { room })));
       }
       const gone = clients.map((c) => new Promise((r) => c.once("disconnect", r)));
 
       await server.restart({ signal: "SIGKILL", samePort: true });
-      await Promise.all(gone);
+      await guarded("not every client saw the server go", Promise.all(gone));
       const started = Date.now();
-      let guard;
-      await Promise.race([
-        Promise.all(clients.map(connected)),
-        new Promise((_, reject) => (guard = setTimeout(() => reject(new Error("not every client came back")), PATIENCE_MS))),
-      ]).finally(() => clearTimeout(guard));
+      await guarded("not every client came back", Promise.all(clients.map(connected)));
       const back = Date.now() - started;
 
       // Back in the room without joining: the next message reaches every one of them.
@@ -43,7 +64,7 @@ describe("a reconnect storm (default settings)", () => {
       await sure(clients[0], "message", { room, text });
       await delivered.all;
       assert.equal(delivered.counts.filter((n) => n !== 1).length, 0);
-      t.diagnostic(`all 1,000 back ${back} ms after the restart`);
+      t.diagnostic(`all 1,000 back ${back} ms after the restart; ${unavailable} handshakes refused unavailable and tried again`);
     } finally {
       closeAll(...clients);
     }
