@@ -15,9 +15,8 @@ describe("a reconnect storm (default settings)", () => {
   test("1,000 socket.io-client clients from one address, the server killed and restarted: all back in their room", async (t) => {
     const room = unique("storm");
     const prefix = unique("back");
-    const clients = Array.from({ length: 1000 }, (_, i) =>
-      io(server.url, { auth: { username: `${prefix}-${i}` }, forceNew: true }),
-    );
+    const client = (i) => io(server.url, { auth: { username: `${prefix}-${i}` }, forceNew: true });
+    const clients = [];
     // Connected. A handshake the server refuses is not retried by socket.io-client: one
     // refused `unavailable` (nothing happened, try again: a busy machine's storm can time out
     // the memberships read) is tried again, as the contract asks of a client, and counted;
@@ -39,13 +38,18 @@ describe("a reconnect storm (default settings)", () => {
               resolve();
             });
           });
-    const guarded = (what, promise) => {
+    const guarded = (what, promise, ms = PATIENCE_MS) => {
       let guard;
-      const late = new Promise((_, reject) => (guard = setTimeout(() => reject(new Error(what)), PATIENCE_MS)));
+      const late = new Promise((_, reject) => (guard = setTimeout(() => reject(new Error(what)), ms)));
       return Promise.race([promise, late]).finally(() => clearTimeout(guard));
     };
     try {
-      await guarded("not every client connected", Promise.all(clients.map(connected)));
+      // Connected a few hundred at a time: the storm under test is the reconnect, not this.
+      for (let first = 0; first < 1000; first += 250) {
+        const batch = Array.from({ length: 250 }, (_, i) => client(first + i));
+        clients.push(...batch);
+        await guarded("not every client connected", Promise.all(batch.map(connected)));
+      }
       for (let first = 0; first < clients.length; first += 250) {
         await Promise.all(clients.slice(first, first + 250).map((c) => sure(c, "join", { room })));
       }
@@ -54,7 +58,9 @@ describe("a reconnect storm (default settings)", () => {
       await server.restart({ signal: "SIGKILL", samePort: true });
       await guarded("not every client saw the server go", Promise.all(gone));
       const started = Date.now();
-      await guarded("not every client came back", Promise.all(clients.map(connected)));
+      // A storm of 1,000 on a debug build and two busy cores took 20 to 45 s here: the guard
+      // is twice the crowd patience (the time it took is reported, not judged).
+      await guarded("not every client came back", Promise.all(clients.map(connected)), 2 * PATIENCE_MS);
       const back = Date.now() - started;
 
       // Back in the room without joining: the next message reaches every one of them.
