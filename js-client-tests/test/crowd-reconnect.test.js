@@ -62,13 +62,21 @@ describe("a reconnect storm (default settings)", () => {
       // is twice the crowd patience (the time it took is reported, not judged).
       await guarded("not every client came back", Promise.all(clients.map(connected)), 2 * PATIENCE_MS);
       const back = Date.now() - started;
+      // For a failure's message: who dropped again after coming back.
+      const dropsAfter = clients.map(() => 0);
+      clients.forEach((c, i) => c.on("disconnect", () => (dropsAfter[i] += 1)));
 
       // Back in the room without joining: the next message reaches every one of them.
       const text = unique("welcome-back");
       const receivers = clients.slice(1);
       const delivered = everyoneGets(receivers, text);
       await sure(clients[0], "message", { room, text });
-      await delivered.all;
+      await delivered.all.catch((err) => {
+        const missing = receivers.flatMap((c, i) =>
+          delivered.counts[i] === 0 ? [`${i + 1} (connected ${c.connected}, dropped ${dropsAfter[i + 1]} times since)`] : [],
+        );
+        throw new Error(`${err.message}: ${missing.join(", ")}`);
+      });
       assert.equal(delivered.counts.filter((n) => n !== 1).length, 0);
       t.diagnostic(`all 1,000 back ${back} ms after the restart; ${unavailable} handshakes refused unavailable and tried again`);
     } finally {
