@@ -4,7 +4,14 @@ import { io } from "socket.io-client";
 import ioV2 from "socket.io-client-v2";
 import { randomBytes } from "node:crypto";
 
-export const WAIT_MS = 5000;
+/**
+ * How long a test waits for an answer or an event that must come: a guard against hanging on a
+ * loaded machine (two cores, four suites at once, a debug build), never a measure.
+ */
+export const WAIT_MS = 10_000;
+
+/** How long a test waits for a state it polls for (`eventually`): a guard, never a measure. */
+export const EVENTUALLY_MS = 30_000;
 
 /** A name no other test uses: tests share servers and run in parallel. */
 export function unique(prefix) {
@@ -126,6 +133,22 @@ export async function barrier(sender, receiver, room) {
   const arrived = next(receiver, "message", (m) => m.text === text);
   await ok(sender, "message", { room, text });
   return arrived;
+}
+
+/**
+ * Polls `probe` until it returns a truthy value (which it returns); fails after `ms`. For a
+ * state the server reaches on its own (a disconnect seen, a lease expired), where no event
+ * tells the client: the deadline is a guard against hanging, not a measure. The pauses grow
+ * from 50 ms to 1 s, so that a probe that is a command stays under its rate limit.
+ */
+export async function eventually(probe, ms = EVENTUALLY_MS, what = "the awaited state") {
+  const deadline = Date.now() + ms;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, pause));
+  }
 }
 
 /** Closes sockets, ignoring ones already closed. */

@@ -2,7 +2,7 @@
 import { startServer } from "./server.js";
 import { createDatabase } from "./database.js";
 import { redisUrl } from "./redis.js";
-import { unique } from "./client.js";
+import { eventually, unique } from "./client.js";
 
 /** Presence TTL of test clusters: a dead node's users must vanish within it. */
 export const PRESENCE_TTL_MS = 3000;
@@ -46,13 +46,5 @@ export async function startCluster(size, { redis = redisUrl, env = {} } = {}) {
   };
 }
 
-/** Polls `probe` until it returns a truthy value; fails after `ms`. */
-export async function eventually(probe, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls `probe` until it returns a truthy value; fails after `ms` (see harness/client.js). */
+export { eventually };

@@ -34,6 +34,8 @@ class Server {
     this.env = env;
     this.args = args;
     this.log = [];
+    /** Called with each new log entry (see `logged`). */
+    this.listeners = new Set();
   }
 
   /** Starts the process; `samePort` listens where the last run did (clients reconnect there). */
@@ -50,8 +52,9 @@ class Server {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    // `close`, not `exit`: by then every line the process wrote is in `log`.
     this.exited = new Promise((resolve) =>
-      this.process.once("exit", (code, signal) => resolve({ code, signal })),
+      this.process.once("close", (code, signal) => resolve({ code, signal })),
     );
     this.port = await this.#listeningPort();
     this.url = `http://127.0.0.1:${this.port}`;
@@ -67,16 +70,53 @@ class Server {
         while ((newline = buffered.indexOf("\n")) >= 0) {
           const line = buffered.slice(0, newline);
           buffered = buffered.slice(newline + 1);
-          this.log.push(line);
+          this.#append(line);
           const addr = parseListening(line);
           if (addr) resolve(Number(addr.split(":").pop()));
         }
       };
       this.process.stdout.setEncoding("utf8").on("data", onData);
-      this.process.stderr.setEncoding("utf8").on("data", (c) => this.log.push(c));
+      this.process.stderr.setEncoding("utf8").on("data", (c) => this.#append(c));
       this.exited.then(({ code, signal }) =>
         reject(new Error(`server exited (${code ?? signal}) before listening:\n${this.log.join("\n")}`)),
       );
+    });
+  }
+
+  #append(entry) {
+    this.log.push(entry);
+    for (const listener of this.listeners) listener(entry);
+  }
+
+  /**
+   * Resolves with the first JSON log entry (logged so far or to come) for which `match` is
+   * true: a barrier for what the server does without telling a client (a disconnect seen).
+   * `ms` guards against hanging, it is not a measure.
+   */
+  logged(match, ms = 30_000) {
+    const parse = (line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        return undefined;
+      }
+    };
+    const matching = (chunk) => chunk.split("\n").map(parse).find((entry) => entry && match(entry));
+    return new Promise((resolve, reject) => {
+      const done = (value, err) => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        if (err) reject(err);
+        else resolve(value);
+      };
+      const listener = (chunk) => {
+        const entry = matching(chunk);
+        if (entry) done(entry);
+      };
+      const timer = setTimeout(() => done(undefined, new Error(`no matching log entry in ${ms} ms`)), ms);
+      const earlier = this.log.map(matching).find(Boolean);
+      if (earlier) done(earlier);
+      else this.listeners.add(listener);
     });
   }
 

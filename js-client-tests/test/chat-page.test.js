@@ -1,17 +1,18 @@
 // The chat page chatoxide serves at `/` (src/http/page/), used as a person would: two people in
 // two browser contexts of headless Chromium (skipped loudly without Chromium, except under
-// CI=true), over each transport; a reload and a cut connection catch up; CHATOXIDE_CHAT_PAGE=false
-// turns the page off. SCREENSHOTS=1 writes the README's picture to docs/images/chat-page.png
-// (otherwise it goes to artifacts/).
+// CI=true), over each transport; a reload catches up; CHATOXIDE_CHAT_PAGE=false turns the page
+// off. SCREENSHOTS=1 writes the README's picture to docs/images/chat-page.png (otherwise it goes
+// to artifacts/). A cut connection, older pages and edits: chat-page-recovery.test.js (each file
+// well inside the runner's per-file timeout on a loaded machine).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
-import { startProxy } from "../harness/proxy.js";
-import { connectAs, next, ok, unique, closeAll } from "../harness/client.js";
-import { chromiumMissing, launchChromium, logTail } from "../harness/admin-ui.js";
+import { startServer } from "../harness/server.js";
+import { chromiumMissing, launchChromium } from "../harness/admin-ui.js";
+import { openPerson, explained, signIn, join, say, shown, online } from "../harness/chat-page.js";
+import { unique } from "../harness/client.js";
 import jwt from "jsonwebtoken";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,9 +20,6 @@ const screenshot =
   process.env.SCREENSHOTS === "1"
     ? resolve(here, "..", "..", "docs", "images", "chat-page.png")
     : resolve(here, "..", "artifacts", "chat-page.png");
-
-/** Every wait on the page is bounded by this. */
-const PAGE_WAIT_MS = 10_000;
 
 describe("the chat page over HTTP", () => {
   test("/ serves the page, its script and stylesheet, with types and revalidation", async () => {
@@ -84,64 +82,7 @@ describe("the chat page in headless Chromium", { skip: noChromium }, () => {
   before(async () => (browser = await launchChromium()));
   after(() => browser?.close());
 
-  /** A person: a fresh browser context (empty localStorage) on the page at `url`. */
-  async function person(url) {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(PAGE_WAIT_MS);
-    const trace = [];
-    page.on("console", (m) => trace.push(`console.${m.type()}: ${m.text()}`));
-    page.on("pageerror", (e) => trace.push(`pageerror: ${e.message}`));
-    page.on("requestfailed", (r) => trace.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-    await page.goto(url);
-    return { page, context, trace };
-  }
-
-  /** Runs `body`; a failure carries each page's text and messages and the server's log. */
-  async function explained(server, people, body) {
-    try {
-      await body();
-    } catch (err) {
-      for (const [name, { page, trace }] of Object.entries(people)) {
-        const text = await page.locator("body").innerText({ timeout: 1000 }).catch(() => "(none)");
-        err.message += `\n## ${name}'s page: ${text.replace(/\s+/g, " ").slice(0, 1200)}`;
-        err.message += `\n## ${name}'s browser:\n${trace.slice(-20).join("\n")}`;
-      }
-      err.message += `\n## server log:\n${logTail(server)}`;
-      throw err;
-    } finally {
-      for (const { context } of Object.values(people)) await context.close().catch(() => {});
-    }
-  }
-
-  async function signIn(page, name, transportLabel = /online/) {
-    await page.getByTestId("name").fill(name);
-    await page.getByTestId("enter").click();
-    await page.locator('[data-testid="status"][data-state="online"]').waitFor();
-    await page.getByTestId("status").filter({ hasText: transportLabel }).waitFor();
-  }
-
-  async function join(page, room) {
-    await page.getByTestId("join-room").fill(room);
-    await page.getByTestId("join").click();
-    await page.getByTestId("room-title").filter({ hasText: room }).waitFor();
-    await page.locator(`[data-testid="room"][data-room="${room}"]`).waitFor();
-  }
-
-  async function say(page, text) {
-    await page.getByTestId("text").fill(text);
-    await page.getByTestId("text").press("Enter");
-    await shown(page, text);
-  }
-
-  /** Waits for a message with exactly `text` on `page`. */
-  function shown(page, text) {
-    return page.getByTestId("message-text").filter({ hasText: text }).first().waitFor();
-  }
-
-  function online(page, name) {
-    return page.locator(`[data-testid="presence-user"][data-user="${name}"][data-online="true"]`).waitFor();
-  }
+  const person = (url) => openPerson(browser, url);
 
   const transports = [
     { query: "", label: /WebSocket/, what: "default transports (polling, upgraded to WebSocket)" },
@@ -240,8 +181,7 @@ describe("the chat page in headless Chromium", { skip: noChromium }, () => {
         const { page } = people.member;
         await page.getByTestId("token").waitFor({ state: "visible" });
         assert.equal(await page.getByTestId("name").isVisible(), false);
-        const sub = unique("tok");
-        const token = jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + 300 }, secret, { algorithm: "HS256" });
+        const token = jwt.sign({ sub: unique("tok"), exp: Math.floor(Date.now() / 1000) + 300 }, secret, { algorithm: "HS256" });
         await page.getByTestId("token").fill(token);
         await page.getByTestId("enter").click();
         await page.locator('[data-testid="status"][data-state="online"]').waitFor();
@@ -250,96 +190,5 @@ describe("the chat page in headless Chromium", { skip: noChromium }, () => {
       await open.close();
       await tokens.close();
     }
-  });
-
-  test("a cut connection reconnects by itself and catches up on what was missed", async () => {
-    const server = await startServer();
-    const proxy = await startProxy({ host: "127.0.0.1", port: server.port });
-    const bob = await person(`http://127.0.0.1:${proxy.port}/`);
-    const room = unique("outage");
-    const alice = await connectAs(server, "alice");
-    await explained(server, { bob }, async () => {
-      await ok(alice, "join", { room });
-      await signIn(bob.page, "bob");
-      await join(bob.page, room);
-      await ok(alice, "message", { room, text: "before the outage" });
-      await shown(bob.page, "before the outage");
-
-      proxy.cut();
-      await bob.page.locator('[data-testid="status"]:not([data-state="online"])').waitFor();
-      for (const text of ["missed one", "missed two"]) await ok(alice, "message", { room, text });
-      proxy.restore();
-
-      await bob.page.locator('[data-testid="status"][data-state="online"]').waitFor();
-      await shown(bob.page, "missed one");
-      await shown(bob.page, "missed two");
-      await ok(alice, "message", { room, text: "after the outage" });
-      await shown(bob.page, "after the outage");
-      const texts = await bob.page.getByTestId("message-text").allInnerTexts();
-      assert.deepEqual(texts, ["before the outage", "missed one", "missed two", "after the outage"]);
-    }).finally(async () => {
-      closeAll(alice);
-      await proxy.close();
-      await server.close();
-    });
-  });
-
-  test("scrolling to the top loads older pages, up to the beginning of the room", async () => {
-    const server = await startServer({ env: NO_RATE_LIMITS }); // 120 messages at once
-    const room = unique("long");
-    const alice = await connectAs(server, "alice");
-    const carol = await person(`${server.url}/`);
-    await explained(server, { carol }, async () => {
-      await ok(alice, "join", { room });
-      const sent = Array.from({ length: 120 }, (_, i) => `message ${String(i).padStart(3, "0")}`);
-      for (const text of sent) await ok(alice, "message", { room, text });
-
-      await signIn(carol.page, "carol");
-      await join(carol.page, room);
-      await shown(carol.page, "message 119");
-      await carol.page.getByTestId("load-older").waitFor();
-      for (const loaded of [100, 120]) {
-        await carol.page.getByTestId("messages").evaluate((pane) => (pane.scrollTop = 0));
-        await carol.page.getByTestId("message-text").nth(loaded - 1).waitFor();
-      }
-      await carol.page.getByTestId("load-older").waitFor({ state: "hidden" });
-      assert.deepEqual(await carol.page.getByTestId("message-text").allInnerTexts(), sent);
-    }).finally(async () => {
-      closeAll(alice);
-      await server.close();
-    });
-  });
-
-  test("one's own messages can be edited and deleted; the room is told", async () => {
-    const server = await startServer();
-    const room = unique("fix");
-    const bob = await connectAs(server, "bob");
-    const alice = await person(`${server.url}/`);
-    await explained(server, { alice }, async () => {
-      await ok(bob, "join", { room });
-      await signIn(alice.page, "alice");
-      await join(alice.page, room);
-      await say(alice.page, "helo");
-      const id = await alice.page.getByTestId("message").filter({ hasText: "helo" }).getAttribute("data-id");
-      const mine = alice.page.locator(`[data-testid="message"][data-id="${id}"]`);
-
-      const updated = next(bob, "message_updated");
-      await mine.hover();
-      await mine.getByTestId("edit").click();
-      await alice.page.getByTestId("text").fill("hello");
-      await alice.page.getByTestId("text").press("Enter");
-      assert.equal((await updated).text, "hello");
-      await mine.filter({ hasText: "hello (edited)" }).waitFor();
-
-      const deleted = next(bob, "message_deleted");
-      alice.page.once("dialog", (dialog) => dialog.accept());
-      await mine.hover();
-      await mine.getByTestId("delete").click();
-      assert.equal((await deleted).room, room);
-      await mine.filter({ hasText: "message deleted" }).waitFor();
-    }).finally(async () => {
-      closeAll(bob);
-      await server.close();
-    });
   });
 });

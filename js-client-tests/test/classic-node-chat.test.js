@@ -10,6 +10,7 @@ import vm from "node:vm";
 import { createRequire } from "node:module";
 import { io } from "socket.io-client";
 import { startServer } from "../harness/server.js";
+import { WAIT_MS } from "../harness/client.js";
 
 const require = createRequire(import.meta.url);
 // The package's folder (its `exports` do not list dist/).
@@ -74,7 +75,7 @@ function openTab(server) {
   };
 }
 
-function until(check, ms = 5000) {
+function until(check, ms = WAIT_MS) {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { startServer } from "../harness/server.js";
 import { backend, createDatabase, holdWriteLock, postgresAddress, via } from "../harness/database.js";
 import { startProxy } from "../harness/proxy.js";
-import { connectAs, command, ok, next, record, barrier, unique, closeAll } from "../harness/client.js";
+import { connectAs, command, ok, next, record, barrier, unique, closeAll, eventually } from "../harness/client.js";
 
 describe("answers tell the truth when storage fails", () => {
   let server;
@@ -31,7 +31,9 @@ describe("answers tell the truth when storage fails", () => {
       assert.equal(reply.error.outcome, "unknown", "the join may still happen: the answer says so");
       await lock.release();
       released = true;
-      // It did happen: `a` is a member, and in the room.
+      // It did happen: `a` is a member (the commit that outlived its answer lands once the lock
+      // is gone), and in the room.
+      await eventually(async () => (await command(a, "members", { room })).ok, undefined, "the stuck join landed");
       const joined = await ok(b, "join", { room });
       assert.deepEqual(joined.members.map((m) => m.id).sort(), [stuck, other].sort());
       const live = next(a, "message");
@@ -77,11 +79,10 @@ describe("a join that fails leaves no trace", { skip: backend !== "postgres" && 
       assert.equal(reply.error.code, "unavailable");
       assert.equal(reply.error.outcome, undefined, "nothing happened, and the answer says so");
       proxy.restore();
-      let page;
-      for (let i = 0; i < 100 && !page?.ok; i++) {
-        page = await command(member, "members", { room });
-        if (!page.ok) await new Promise((r) => setTimeout(r, 50));
-      }
+      const page = await eventually(async () => {
+        const reply = await command(member, "members", { room });
+        return reply.ok && reply;
+      }, undefined, "storage back");
       assert.deepEqual(page.members.map((m) => m.id), [inside]);
       const seen = record(refused, "message");
       await ok(member, "message", { room, text: "members only" });

@@ -3,7 +3,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../harness/server.js";
-import { connectAs, ok, record, unique, closeAll } from "../harness/client.js";
+import { connectAs, ok, record, unique, closeAll, eventually } from "../harness/client.js";
 import { PATIENCE_MS, ask, crowd, sure } from "../harness/crowd.js";
 
 describe("a pool of one read connection", () => {
@@ -71,15 +71,13 @@ describe("a pool of one read connection", () => {
       let stored = [];
       let before;
       for (;;) {
-        const page = await ok(reader, "history", { room, before, limit: 100 });
+        const page = await sure(reader, "history", { room, before, limit: 100 });
         stored = [...page.messages, ...stored];
         if (!page.has_more) break;
         before = page.messages[0].id;
       }
       assert.deepEqual(stored.map((m) => m.text).sort(), [...texts].sort());
-      for (let waited = 0; heard.length < 500 && waited < PATIENCE_MS; waited += 20) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await eventually(() => heard.length >= 500, PATIENCE_MS, "every publish told to the room").catch(() => {});
       assert.equal(heard.length, 500, "each publish told to the room once");
       assert.equal(new Set(heard.map((m) => m.id)).size, 500);
     } finally {

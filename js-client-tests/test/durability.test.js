@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
 import { backend, createDatabase, postgresAddress, via } from "../harness/database.js";
 import { startProxy } from "../harness/proxy.js";
-import { connectAs, command, ok, unique, closeAll } from "../harness/client.js";
+import { connectAs, command, ok, unique, closeAll, eventually } from "../harness/client.js";
 
 /**
  * Sends `message` commands with client ids `${prefix}-0`, `-1`, ... keeping `window` in flight,
@@ -117,13 +117,15 @@ describe("a drain (SIGTERM) under load", () => {
     for (const s of sockets) await ok(s, "join", { room });
     const senders = sockets.map((s, i) => sender(s, room, `d${i}`));
     while (senders.reduce((n, s) => n + s.acked.size, 0) < 200) await new Promise((r) => setTimeout(r, 10));
-    const stopping = Date.now();
     const exit = await server.stop("SIGTERM");
-    const took = Date.now() - stopping;
     await Promise.all(senders.map((s) => s.done));
     closeAll(...sockets);
     assert.deepEqual(exit, { code: 0, signal: null });
-    assert.ok(took < 5000, `stopped within the grace period (${took} ms)`);
+    // Within the grace period as the server itself judges it (it says when one ran out), not
+    // as a wall clock on a busy machine would.
+    const overran = server.log.filter((l) => l.includes("at the end of the grace period"));
+    assert.deepEqual(overran, [], "stopped within the grace period");
+    assert.ok(server.log.some((l) => l.includes('"message":"stopped"')), "the drain ran to its end");
 
     await server.start();
     const reader = await connectAs(server, users[0]);
@@ -194,9 +196,13 @@ describe("a full write queue", () => {
       const acked = replies.filter(([, r]) => r.ok).map(([id]) => id);
       assert.ok(refused.length > 0, "a queue of one refuses part of a burst of 320");
       assert.ok(acked.length > 0, "and stores the rest");
+      // `outcome: "unknown"` (a commit slower than its timeout on a busy machine) may have
+      // been stored; every other refusal says nothing was.
+      const nothingStored = replies.filter(([, r]) => !r.ok && r.error.outcome !== "unknown").map(([id]) => id);
+      assert.ok(nothingStored.length > 0, "the queue refused part of the burst at once");
       const stored = new Set((await everything(sockets[0], room)).map((m) => m.client_id));
       for (const id of acked) assert.ok(stored.has(id), `acked ${id} is stored`);
-      for (const id of refused) assert.ok(!stored.has(id), `refused ${id} is not stored`);
+      for (const id of nothingStored) assert.ok(!stored.has(id), `refused ${id} is not stored`);
     } finally {
       closeAll(...sockets);
     }
@@ -226,23 +232,21 @@ describe("a database outage (PostgreSQL behind a proxy)", { skip: backend !== "p
       const before = await ok(s, "message", { room, text: "before", client_id: "o-before" });
 
       proxy.cut();
-      const started = Date.now();
+      // Answered while the database is still away: the send does not wait for it to come back.
       const during = await command(s, "message", { room, text: "during", client_id: "o-during" });
       assert.equal(during.ok, false);
       assert.equal(during.error.code, "unavailable");
-      assert.ok(Date.now() - started < 4500, `answered within the ack wait (${Date.now() - started} ms)`);
       const ready = await server.fetch("/readyz");
       assert.equal(ready.status, 503);
       assert.deepEqual((await ready.json()).failing, ["storage"]);
       assert.equal((await server.fetch("/healthz")).status, 200);
 
       proxy.restore();
-      let recovered;
-      for (let i = 0; i < 100 && !recovered?.ok; i++) {
-        recovered = await command(s, "message", { room, text: "after", client_id: "o-after" });
-        if (!recovered.ok) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.equal(recovered.ok, true, "sends work again without a restart");
+      const recovered = await eventually(async () => {
+        const reply = await command(s, "message", { room, text: "after", client_id: "o-after" });
+        return reply.ok && reply;
+      }, undefined, "sends work again without a restart");
+      assert.equal(recovered.ok, true);
       assert.equal((await server.fetch("/readyz")).status, 200);
       const stored = await everything(s, room);
       assert.deepEqual(stored.map((m) => m.client_id), ["o-before", "o-after"]);

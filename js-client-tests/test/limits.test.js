@@ -5,9 +5,24 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { startServer } from "../harness/server.js";
-import { connect, connectAs, refusal, command, ok, record, unique, closeAll, barrier } from "../harness/client.js";
+import { connect, connectAs, refusal, command, ok, record, unique, closeAll, barrier, eventually } from "../harness/client.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends `count` commands at once (from `socketFor(i)`), and returns the replies with the
+ * seconds between the first send and the last answer: the server checked every one of them
+ * within that time, so at most `burst + ceil(seconds × rate)` can have passed, however slow the
+ * machine.
+ */
+async function burst(count, socketFor, event, argFor) {
+  const started = Date.now();
+  const replies = await Promise.all(Array.from({ length: count }, (_, i) => command(socketFor(i), event, argFor(i))));
+  return { replies, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The most that may pass a limit of `burst`, then `perSecond`, within `seconds`. */
+const allowance = (burst, perSecond, seconds) => burst + Math.ceil(seconds * perSecond);
 
 describe("the default limits", () => {
   let server;
@@ -23,14 +38,13 @@ describe("the default limits", () => {
     try {
       await ok(tab1, "join", { room });
       await ok(other, "join", { room });
-      // Both tabs of one user draw on one allowance.
-      const replies = await Promise.all(
-        Array.from({ length: 24 }, (_, i) => command(i % 2 ? tab2 : tab1, "message", { room, text: `m${i}` })),
-      );
+      // Both tabs of one user draw on one allowance: 20 at once, then 5 a second.
+      const { replies, seconds } = await burst(40, (i) => (i % 2 ? tab2 : tab1), "message", (i) => ({ room, text: `m${i}` }));
       const passed = replies.filter((r) => r.ok);
       const limited = replies.filter((r) => !r.ok);
-      assert.ok(passed.length >= 20 && passed.length <= 21, `passed ${passed.length}`);
-      assert.ok(limited.length >= 3);
+      assert.ok(passed.length >= 20, `passed ${passed.length}`);
+      assert.ok(passed.length <= allowance(20, 5, seconds), `passed ${passed.length} in ${seconds} s`);
+      assert.ok(limited.length >= 1, `none of 40 in ${seconds} s was limited`);
       for (const r of limited) {
         assert.equal(r.error.code, "rate_limited");
         assert.ok(r.error.retry_after_ms > 0 && r.error.retry_after_ms <= 1000, JSON.stringify(r.error));
@@ -52,10 +66,14 @@ describe("the default limits", () => {
   test("join: a burst of 10", async () => {
     const socket = await connectAs(server, unique("joiner"));
     try {
-      const replies = [];
-      for (let i = 0; i < 12; i++) replies.push(await command(socket, "join", { room: unique(`j${i}`) }));
-      assert.ok(replies.slice(0, 10).every((r) => r.ok));
-      assert.equal(replies.at(-1).error?.code, "rate_limited");
+      // 10 at once, then 1 a second.
+      const { replies, seconds } = await burst(16, () => socket, "join", (i) => ({ room: unique(`j${i}`) }));
+      const passed = replies.filter((r) => r.ok).length;
+      assert.ok(passed >= 10, `passed ${passed}`);
+      assert.ok(passed <= allowance(10, 1, seconds), `passed ${passed} in ${seconds} s`);
+      const refused = replies.filter((r) => !r.ok);
+      assert.ok(refused.length >= 1, `none of 16 in ${seconds} s was limited`);
+      for (const r of refused) assert.equal(r.error.code, "rate_limited", JSON.stringify(r));
     } finally {
       socket.close();
     }
@@ -69,14 +87,16 @@ describe("the default limits", () => {
       await ok(typist, "join", { room });
       await ok(reader, "join", { room });
       const seen = record(reader, "typing");
+      // One after the other: typing is volatile, a burst of signals at once may lose some on
+      // the way however the limit counts.
       const started = Date.now();
-      for (let i = 0; i < 15; i++) await ok(typist, "typing", { room, typing: i % 2 === 0 });
+      for (let i = 0; i < 30; i++) await ok(typist, "typing", { room, typing: i % 2 === 0 });
       const seconds = (Date.now() - started) / 1000;
       await barrier(typist, reader, room);
-      // A burst of 5, then 2 a second.
+      // A burst of 5, then 2 a second: of 30 sent within `seconds`, at most that many told
+      // (fewer than 30 unless the machine took 13 s for them).
       assert.ok(seen.length >= 5, `saw ${seen.length}`);
-      assert.ok(seen.length <= 5 + Math.ceil(seconds * 2) + 1, `saw ${seen.length} in ${seconds} s`);
-      assert.ok(seen.length < 15);
+      assert.ok(seen.length <= allowance(5, 2, seconds), `saw ${seen.length} of 30 in ${seconds} s`);
     } finally {
       closeAll(typist, reader);
     }
@@ -247,13 +267,14 @@ describe("connections: per address, per user, and clients that ignore the limits
       for (let i = 0; i < 3; i++) sockets.push(await from(`198.51.100.${10 + i}`, name));
       assert.equal((await refusedFrom("198.51.100.20", name)).message, "rate_limited");
       sockets.shift().close();
-      // Once the server has seen the close, there is room again.
-      let again;
-      for (let i = 0; i < 50 && !again; i++) {
-        again = await from(`198.51.100.${21 + (i % 4)}`, name).catch(() => undefined);
-        if (!again) await sleep(50);
-      }
-      assert.ok(again, "a socket fits again after one closed");
+      // Once the server has seen the close, there is room again. Each try comes from an
+      // address of its own: a try refused does not use up an address's handshakes.
+      let tries = 0;
+      const again = await eventually(
+        () => from(`2001:db8::${(++tries).toString(16)}`, name).catch(() => undefined),
+        undefined,
+        "a socket fits again after one closed",
+      );
       sockets.push(again);
     } finally {
       closeAll(...sockets);
@@ -328,11 +349,7 @@ describe("a client that stops reading", () => {
       for (let i = 0; i < 2000; i += 32) {
         await Promise.all(Array.from({ length: 32 }, () => command(flooder, "message", { room, text })));
       }
-      const deadline = Date.now() + 10_000;
-      while ((await online()).includes(sloth)) {
-        assert.ok(Date.now() < deadline, "the client that stopped reading is still connected");
-        await sleep(100);
-      }
+      await eventually(async () => !(await online()).includes(sloth), undefined, "the client that stopped reading is disconnected");
       // 2,000 messages of 2 kB were sent its way; it was holding at most 64 packets.
       const after = server.rssKiB();
       assert.ok(after < before + 16 * 1024, `RSS grew from ${before} to ${after} KiB`);

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer, NO_RATE_LIMITS } from "../harness/server.js";
-import { connectAs, command, ok, next, unique, closeAll } from "../harness/client.js";
+import { connectAs, command, ok, next, unique, closeAll, eventually } from "../harness/client.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -61,12 +61,17 @@ describe("metrics and logs", () => {
       await ok(ws, "message", { room, text: "measured" });
       await got;
       await command(ws, "join", { room: "" });
-      const gone = new Promise((r) => setTimeout(r, 300));
       leaver.disconnect();
-      await gone;
-      // The runtime probe reports once a second.
-      await new Promise((r) => setTimeout(r, 1200));
-      const text = await (await server.fetch("/metrics")).text();
+      // The server counts the disconnect once it has seen it, and the runtime probe reports
+      // once a second: scrape until both are there, however busy the machine.
+      const text = await eventually(async () => {
+        const scraped = await (await server.fetch("/metrics")).text();
+        const seen =
+          sample(scraped, "chatoxide_disconnects_total", { reason: "client namespace disconnect" }) >= 1 &&
+          sample(scraped, "chatoxide_runtime_busy_ratio") !== undefined &&
+          sample(scraped, "chatoxide_runtime_schedule_delay_seconds_count") >= 1;
+        return seen && scraped;
+      }, undefined, "the disconnect counted and the runtime probe reporting");
       assert.ok(sample(text, "chatoxide_connections", { namespace: "/", transport: "websocket" }) >= 1, "websocket connections");
       assert.ok(sample(text, "chatoxide_connections", { namespace: "/", transport: "polling" }) >= 1, "polling connections");
       assert.ok(sample(text, "chatoxide_connects_total", { namespace: "/" }) >= 3);
@@ -150,7 +155,7 @@ describe("metrics and logs", () => {
     const s = await connectAs(server, user);
     const sid = s.id;
     s.disconnect();
-    await new Promise((r) => setTimeout(r, 300));
+    await server.logged((l) => l.sid === sid && l.message === "disconnected");
     const lines = server.log
       .flatMap((chunk) => chunk.split("\n"))
       .filter((l) => l.startsWith("{"))

@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../harness/server.js";
-import { connectAs, command, ok, next, record, barrier, unique, closeAll } from "../harness/client.js";
+import { connectAs, command, ok, next, record, barrier, unique, closeAll, eventually } from "../harness/client.js";
 
 let server;
 before(async () => (server = await startServer()));
@@ -123,13 +123,11 @@ test("presence lists members with a connected socket, not every member", async (
     const both = await ok(a, "presence", { room });
     assert.deepEqual(new Set(both.users.map((u) => u.id)), new Set([alice, bob]));
     b.close();
-    // Presence updates when the server has seen the disconnect: poll the command, bounded.
-    let users = [];
-    for (let i = 0; i < 50; i++) {
-      users = (await ok(a, "presence", { room })).users;
-      if (users.length === 1) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Presence updates when the server has seen the disconnect: poll the command.
+    const users = await eventually(async () => {
+      const online = (await ok(a, "presence", { room })).users;
+      return online.length === 1 && online;
+    }, undefined, "bob offline once his socket closed");
     assert.deepEqual(users, [{ id: alice, name: alice }]);
     const joinAck = await ok(a, "join", { room });
     assert.equal(joinAck.members.length, 2, "bob is still a member, only offline");

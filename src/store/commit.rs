@@ -9,7 +9,7 @@
 //! edits of one message) never share a batch (see `gather` in writer.rs).
 
 use super::batch::append;
-use super::change::Job;
+use super::change::{Change, Job};
 use super::membership_changes::{
     add_members, mark_read, member_counts, remove_members, within_room_limits,
 };
@@ -23,7 +23,7 @@ use crate::telemetry::names;
 use sea_orm::{DatabaseTransaction, DbBackend, DbErr};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Commits a batch and answers every change in it; returns the broadcasts of what changed.
 pub(super) async fn commit(
@@ -31,19 +31,7 @@ pub(super) async fn commit(
     batch: Vec<Job>,
     config: &WriterConfig,
 ) -> Vec<Broadcast> {
-    let mut live = Vec::with_capacity(batch.len());
-    for job in batch {
-        if job.change.abandoned() {
-            // Its sender stopped waiting and was told the outcome is unknown: not making it
-            // keeps that true and spares the work.
-            continue;
-        }
-        if job.enqueued.elapsed() <= config.queue_deadline {
-            live.push(job.change);
-        } else {
-            job.change.fail(StoreError::Overloaded);
-        }
-    }
+    let live = in_time(batch, config.queue_deadline, Instant::now());
     if live.is_empty() {
         return Vec::new();
     }
@@ -57,6 +45,32 @@ pub(super) async fn commit(
     announced
 }
 
+/// The changes of `batch` still worth making, in order. A change whose sender stopped waiting
+/// was told the outcome is unknown: not making it keeps that true and spares the work. One
+/// that waited in the queue longer than `deadline` (as of `now`) is refused as `Overloaded`:
+/// nothing was stored.
+fn in_time(batch: Vec<Job>, deadline: Duration, now: Instant) -> Vec<Change> {
+    let mut live = Vec::with_capacity(batch.len());
+    for job in batch {
+        if job.change.abandoned() {
+            continue;
+        }
+        if now.saturating_duration_since(job.enqueued) <= deadline {
+            live.push(job.change);
+        } else {
+            job.change.fail(StoreError::Overloaded);
+        }
+    }
+    live
+}
+
+/// Whether a batch that failed with `err` before its COMMIT is tried again one change at a
+/// time: not when the database is away (each would fail the same way), only for an error that
+/// may be one bad change's, and only when there is more than one change to tell apart.
+fn one_by_one(err: &StoreError, changes: usize) -> bool {
+    matches!(err, StoreError::Internal(_)) && changes > 1
+}
+
 async fn commit_sorted(store: &Store, sorted: Sorted) -> Vec<Broadcast> {
     match transact(store, &sorted).await {
         Ok(outcomes) => {
@@ -66,7 +80,7 @@ async fn commit_sorted(store: &Store, sorted: Sorted) -> Vec<Broadcast> {
         }
         Err(Failure::Before(err)) => {
             let err = StoreError::from(err);
-            if matches!(err, StoreError::Internal(_)) && sorted.len() > 1 {
+            if one_by_one(&err, sorted.len()) {
                 // Not the database being away: maybe one bad change. Each is made alone, so
                 // that it fails alone.
                 let mut announced = Vec::new();
@@ -310,5 +324,176 @@ impl Heads {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{answered, job, job_at, label, message, open, room};
+    use sea_orm::EntityTrait;
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    #[test]
+    fn a_change_that_waited_past_the_queue_deadline_is_refused_and_not_made() {
+        let lobby = room(1, "lobby");
+        let start = Instant::now();
+        let (late, mut late_reply) = message(&lobby, "ann", "late", None);
+        let (fresh, mut fresh_reply) = message(&lobby, "bob", "fresh", None);
+        let batch = vec![
+            job_at(late, start),
+            job_at(fresh, start + Duration::from_secs(4)),
+        ];
+
+        // Five seconds after the first was queued, with a deadline of two.
+        let live = in_time(
+            batch,
+            Duration::from_secs(2),
+            start + Duration::from_secs(5),
+        );
+
+        assert_eq!(
+            live.iter().map(label).collect::<Vec<_>>(),
+            ["message lobby bob -"]
+        );
+        assert!(matches!(
+            late_reply.try_recv(),
+            Ok(Err(StoreError::Overloaded))
+        ));
+        assert!(
+            matches!(fresh_reply.try_recv(), Err(TryRecvError::Empty)),
+            "a change in time is answered by its commit, not before"
+        );
+    }
+
+    #[test]
+    fn a_change_exactly_at_its_deadline_is_still_made() {
+        let lobby = room(1, "lobby");
+        let start = Instant::now();
+        let (change, mut reply) = message(&lobby, "ann", "just in time", None);
+
+        let live = in_time(
+            vec![job_at(change, start)],
+            Duration::from_secs(2),
+            start + Duration::from_secs(2),
+        );
+
+        assert_eq!(live.len(), 1);
+        assert!(matches!(reply.try_recv(), Err(TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_change_whose_sender_gave_up_is_left_out_and_the_others_keep_their_order() {
+        let lobby = room(1, "lobby");
+        let start = Instant::now();
+        let (first, _first_reply) = message(&lobby, "ann", "one", None);
+        let (gone, gone_reply) = message(&lobby, "bob", "two", None);
+        let (last, _last_reply) = message(&lobby, "cat", "three", None);
+        drop(gone_reply);
+        let batch = [first, gone, last].map(|c| job_at(c, start)).into();
+
+        let live = in_time(batch, Duration::from_secs(2), start);
+
+        assert_eq!(
+            live.iter().map(label).collect::<Vec<_>>(),
+            ["message lobby ann -", "message lobby cat -"]
+        );
+    }
+
+    #[test]
+    fn only_an_error_that_may_be_one_changes_own_splits_a_batch() {
+        let internal = || StoreError::from(DbErr::Custom("a bad row".into()));
+        let away = StoreError::Unavailable(DbErr::Custom("connection refused".into()));
+
+        assert!(one_by_one(&internal(), 2));
+        assert!(
+            !one_by_one(&internal(), 1),
+            "a single change has nothing to tell apart"
+        );
+        assert!(
+            !one_by_one(&away, 50),
+            "the database away fails every change alike"
+        );
+        assert!(!one_by_one(&StoreError::Overloaded, 50));
+    }
+
+    async fn opened(store: &Store, name: &str) -> Result<RoomRef, StoreError> {
+        let (change, reply) = open(name);
+        commit(store, vec![job(change)], &WriterConfig::default()).await;
+        answered(reply).await
+    }
+
+    async fn stored_texts(store: &Store) -> Result<Vec<String>, StoreError> {
+        let rows = entity::message::Entity::find().all(&store.db).await?;
+        let mut texts: Vec<String> = rows.into_iter().filter_map(|m| m.text).collect();
+        texts.sort();
+        Ok(texts)
+    }
+
+    #[tokio::test]
+    async fn a_bad_change_fails_alone_the_rest_of_its_batch_is_committed() -> Result<(), StoreError>
+    {
+        let store = Store::open("sqlite::memory:", None).await?;
+        let lobby = opened(&store, "lobby").await?;
+        let ghost = room(999, "ghost"); // no such room: its message cannot take a number
+        let (good, good_reply) = message(&lobby, "ann", "kept", Some("k1"));
+        let (bad, bad_reply) = message(&ghost, "bob", "lost", None);
+        let (also_good, also_good_reply) = message(&lobby, "cat", "kept too", None);
+
+        commit(
+            &store,
+            vec![job(good), job(bad), job(also_good)],
+            &WriterConfig::default(),
+        )
+        .await;
+
+        let good = answered(good_reply).await?;
+        assert!(good.created);
+        assert_eq!(good.message.text.as_deref(), Some("kept"));
+        let bad = answered(bad_reply).await;
+        assert!(matches!(bad, Err(StoreError::Internal(_))), "{bad:?}");
+        assert!(answered(also_good_reply).await?.created);
+        assert_eq!(stored_texts(&store).await?, ["kept", "kept too"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_good_changes_is_stored_in_arrival_order() -> Result<(), StoreError> {
+        let store = Store::open("sqlite::memory:", None).await?;
+        let lobby = opened(&store, "lobby").await?;
+        let (first, first_reply) = message(&lobby, "ann", "first", None);
+        let (second, second_reply) = message(&lobby, "bob", "second", None);
+
+        commit(
+            &store,
+            vec![job(first), job(second)],
+            &WriterConfig::default(),
+        )
+        .await;
+
+        let first = answered(first_reply).await?.message;
+        let second = answered(second_reply).await?.message;
+        assert!(first.id < second.id, "{} then {}", first.id, second.id);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_sender_gave_up_is_not_stored() -> Result<(), StoreError> {
+        let store = Store::open("sqlite::memory:", None).await?;
+        let lobby = opened(&store, "lobby").await?;
+        let (abandoned, reply) = message(&lobby, "ann", "nobody waits", None);
+        let (wanted, wanted_reply) = message(&lobby, "bob", "wanted", None);
+        drop(reply);
+
+        commit(
+            &store,
+            vec![job(abandoned), job(wanted)],
+            &WriterConfig::default(),
+        )
+        .await;
+
+        assert!(answered(wanted_reply).await?.created);
+        assert_eq!(stored_texts(&store).await?, ["wanted"]);
+        Ok(())
     }
 }

@@ -8,6 +8,8 @@ mod change;
 mod commit;
 mod connect;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod flight;
 mod import;
 mod membership_changes;

@@ -250,3 +250,93 @@ async fn answer_retries(store: &Store, retries: Vec<Group>) {
         Err(err) => retries.into_iter().for_each(|g| g.answer(Err(err.clone()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{answered_now, join, leave, message, room};
+    use sea_orm::DbErr;
+
+    #[test]
+    fn messages_that_share_an_idempotency_key_share_a_group() {
+        let lobby = room(1, "lobby");
+        let changes = vec![
+            message(&lobby, "ann", "hello", Some("k1")).0,
+            message(&lobby, "ann", "hello again", Some("k1")).0,
+            message(&lobby, "bob", "same key, other user", Some("k1")).0,
+            message(&lobby, "ann", "no key", None).0,
+            message(&lobby, "ann", "no key either", None).0,
+        ];
+
+        let sorted = Sorted::new(changes);
+
+        let groups: Vec<(String, usize)> = sorted
+            .messages
+            .iter()
+            .map(|g| (g.leader.request.text.as_str().to_owned(), g.len()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("hello".to_owned(), 2),
+                ("same key, other user".to_owned(), 1),
+                ("no key".to_owned(), 1),
+                ("no key either".to_owned(), 1),
+            ]
+        );
+        assert_eq!(sorted.len(), 5, "every change counts, followers too");
+        assert_eq!(sorted.drafts().len(), 4, "one draft stored per group");
+    }
+
+    #[test]
+    fn one_by_one_makes_a_batch_per_change_and_keeps_a_group_together() {
+        let lobby = room(1, "lobby");
+        let changes = vec![
+            message(&lobby, "ann", "hello", Some("k1")).0,
+            join("lobby", "bob").0,
+            message(&lobby, "ann", "hello", Some("k1")).0,
+            leave(&lobby, "cat").0,
+            message(&lobby, "ann", "other", None).0,
+        ];
+
+        let singles = Sorted::new(changes).into_singles();
+
+        let shapes: Vec<(usize, usize, usize)> = singles
+            .iter()
+            .map(|s| (s.joins.len(), s.messages.len(), s.leaves.len()))
+            .collect();
+        assert_eq!(
+            shapes,
+            [(1, 0, 0), (0, 1, 0), (0, 1, 0), (0, 0, 1)],
+            "in phase order"
+        );
+        assert_eq!(
+            singles[1].len(),
+            2,
+            "a retried message stays with its first try"
+        );
+        assert_eq!(singles.iter().map(Sorted::len).sum::<usize>(), 5);
+    }
+
+    #[test]
+    fn a_failed_batch_answers_every_change_followers_too() {
+        let lobby = room(1, "lobby");
+        let (first, first_reply) = message(&lobby, "ann", "hello", Some("k1"));
+        let (retry, retry_reply) = message(&lobby, "ann", "hello", Some("k1"));
+        let (joined, join_reply) = join("lobby", "bob");
+
+        Sorted::new(vec![first, retry, joined])
+            .fail(StoreError::Internal(DbErr::Custom("broken".into())));
+
+        for answer in [
+            answered_now(first_reply).err(),
+            answered_now(retry_reply).err(),
+            answered_now(join_reply).err(),
+        ] {
+            assert!(
+                matches!(answer, Some(StoreError::Internal(_))),
+                "{answer:?}"
+            );
+        }
+    }
+}

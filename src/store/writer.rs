@@ -306,3 +306,174 @@ async fn announce_in_order(mut batches: mpsc::Receiver<Vec<Broadcast>>, stop: Ca
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{
+        delete, edit, job, join, label, labels, leave, message, open, read, room,
+    };
+
+    /// Queues `changes`, gathers a batch from the first as the writer does, and says which went
+    /// in the batch, which was held for the next one, and which are still queued.
+    async fn gathered(
+        changes: Vec<Change>,
+        config: WriterConfig,
+    ) -> (Vec<String>, Option<String>, Vec<String>) {
+        let (queue, mut jobs) = mpsc::channel(64);
+        let mut changes = changes.into_iter().map(job);
+        let Some(first) = changes.next() else {
+            panic!("gathering needs a first change")
+        };
+        for job in changes {
+            assert!(queue.try_send(job).is_ok(), "queued");
+        }
+        let (batch, held) = gather(first, &mut jobs, &config).await;
+        let mut queued = Vec::new();
+        while let Ok(job) = jobs.try_recv() {
+            queued.push(label(&job.change));
+        }
+        (labels(&batch), held.map(|j| label(&j.change)), queued)
+    }
+
+    fn owned(labels: &[&str]) -> Vec<String> {
+        labels.iter().map(|l| (*l).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_join_and_a_leave_of_one_user_and_room_never_share_a_batch() {
+        let lobby = room(1, "lobby");
+        let changes = vec![
+            join("lobby", "ann").0,
+            message(&lobby, "bob", "hi", None).0,
+            leave(&lobby, "ann").0,
+            join("lobby", "cat").0,
+        ];
+
+        let (batch, held, queued) = gathered(changes, WriterConfig::default()).await;
+
+        assert_eq!(batch, owned(&["join lobby ann", "message lobby bob -"]));
+        assert_eq!(
+            held.as_deref(),
+            Some("leave lobby ann"),
+            "the leave opens the next batch"
+        );
+        assert_eq!(
+            queued,
+            owned(&["join lobby cat"]),
+            "nothing after the cut is taken"
+        );
+    }
+
+    #[tokio::test]
+    async fn joins_and_leaves_of_other_users_or_other_rooms_share_a_batch() {
+        let hall = room(2, "hall");
+        let changes = vec![
+            join("lobby", "ann").0,
+            join("lobby", "bob").0,
+            join("hall", "ann").0,
+            leave(&hall, "bob").0,
+        ];
+
+        let (batch, held, queued) = gathered(changes, WriterConfig::default()).await;
+
+        assert_eq!(
+            batch,
+            owned(&[
+                "join lobby ann",
+                "join lobby bob",
+                "join hall ann",
+                "leave hall bob"
+            ])
+        );
+        assert_eq!(held, None);
+        assert!(queued.is_empty());
+    }
+
+    #[tokio::test]
+    async fn two_changes_of_one_message_never_share_a_batch() {
+        let changes = vec![edit(1, 7).0, edit(1, 8).0, edit(2, 7).0, delete(1, 7).0];
+
+        let (batch, held, queued) = gathered(changes, WriterConfig::default()).await;
+
+        assert_eq!(batch, owned(&["edit 1/7", "edit 1/8", "edit 2/7"]));
+        assert_eq!(held.as_deref(), Some("delete 1/7"));
+        assert!(queued.is_empty());
+
+        let (batch, held, _) =
+            gathered(vec![edit(1, 7).0, edit(1, 7).0], WriterConfig::default()).await;
+        assert_eq!(batch, owned(&["edit 1/7"]));
+        assert_eq!(held.as_deref(), Some("edit 1/7"));
+    }
+
+    #[tokio::test]
+    async fn messages_reads_and_new_rooms_never_cut_a_batch() {
+        let lobby = room(1, "lobby");
+        let changes = vec![
+            message(&lobby, "ann", "one", Some("k1")).0,
+            message(&lobby, "ann", "one again", Some("k1")).0,
+            read(&lobby, "ann", 1).0,
+            read(&lobby, "ann", 2).0,
+            open("lobby").0,
+            open("lobby").0,
+        ];
+
+        let (batch, held, _) = gathered(changes, WriterConfig::default()).await;
+
+        assert_eq!(batch.len(), 6, "{batch:?}");
+        assert_eq!(held, None);
+    }
+
+    #[tokio::test]
+    async fn a_join_leave_join_of_one_user_takes_three_batches_in_order() {
+        let lobby = room(1, "lobby");
+        let (queue, mut jobs) = mpsc::channel(8);
+        for change in [leave(&lobby, "ann").0, join("lobby", "ann").0] {
+            assert!(queue.try_send(job(change)).is_ok());
+        }
+        let config = WriterConfig::default();
+
+        let (first, held) = gather(job(join("lobby", "ann").0), &mut jobs, &config).await;
+        let Some(leave) = held else {
+            panic!("the leave is held for the next batch")
+        };
+        let (second, held) = gather(leave, &mut jobs, &config).await;
+        let Some(join_again) = held else {
+            panic!("the second join is held for the next batch")
+        };
+        let (third, held) = gather(join_again, &mut jobs, &config).await;
+
+        assert_eq!(labels(&first), owned(&["join lobby ann"]));
+        assert_eq!(labels(&second), owned(&["leave lobby ann"]));
+        assert_eq!(labels(&third), owned(&["join lobby ann"]));
+        assert!(held.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_max_batch_changes_and_leaves_the_rest_queued() {
+        let lobby = room(1, "lobby");
+        let changes = (0..5)
+            .map(|i| message(&lobby, "ann", &format!("m{i}"), Some(&format!("k{i}"))).0)
+            .collect();
+        let config = WriterConfig {
+            max_batch: 3,
+            ..WriterConfig::default()
+        };
+
+        let (batch, held, queued) = gathered(changes, config).await;
+
+        assert_eq!(
+            batch,
+            owned(&[
+                "message lobby ann k0",
+                "message lobby ann k1",
+                "message lobby ann k2"
+            ])
+        );
+        assert_eq!(held, None);
+        assert_eq!(
+            queued,
+            owned(&["message lobby ann k3", "message lobby ann k4"])
+        );
+    }
+}
