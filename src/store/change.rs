@@ -1,15 +1,22 @@
 //! Changes waiting for the writer: what to do, what to broadcast once it is done, and whom to
 //! answer; and which two changes must not share a batch.
 
-use super::writer::Announce;
-use super::writer::Broadcast;
 use super::{
     Appended, DeleteRequest, Draft, EditRequest, JoinRequest, Joined, LeaveRequest, Left, Marked,
     ReadMark, Refusal, Removal, RoomRef, StoreError,
 };
 use crate::chat::{Message, RoomName};
+use std::pin::Pin;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// A broadcast, run by the announcer in the order it was handed over.
+pub type Broadcast = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Makes the broadcast of a committed change from its outcome (`None`: nothing to tell). It is
+/// called after the commit and before the sender's answer; the broadcast it returns runs in
+/// commit order.
+pub type Announce<T> = Box<dyn FnOnce(&T) -> Option<Broadcast> + Send + Sync>;
 
 /// Where a change's outcome goes: its sender, once.
 pub(super) struct Answer<T>(pub(super) Option<oneshot::Sender<Result<T, StoreError>>>);

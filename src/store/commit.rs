@@ -9,6 +9,7 @@
 //! edits of one message) never share a batch (see `gather` in writer.rs).
 
 use super::batch::append;
+use super::change::Broadcast;
 use super::change::{Change, Job};
 use super::membership_changes::{
     add_members, mark_read, member_counts, remove_members, within_room_limits,
@@ -16,7 +17,7 @@ use super::membership_changes::{
 use super::memberships::members_page;
 use super::messages::{delete, edit, history_page};
 use super::sorted::{Outcomes, Sorted};
-use super::writer::{Broadcast, WriterConfig};
+use super::writer_config::WriterConfig;
 use super::{JoinRequest, Joined, Left, Marked, Refusal, RoomRef, Store, StoreError};
 use crate::chat::{HistoryQuery, MemberQuery, Message, User};
 use crate::telemetry::names;

@@ -19,8 +19,10 @@ mod rooms;
 mod rows;
 mod sorted;
 mod writer;
+mod writer_config;
 
 pub use batch::Draft;
+pub use change::{Announce, Broadcast};
 pub use connect::Store;
 pub use error::StoreError;
 pub use import::{ImportCount, Imported};
@@ -28,4 +30,5 @@ pub use memberships::{JoinRequest, Joined, LeaveRequest, Left, Marked, ReadMark}
 pub use messages::{Appended, DeleteRequest, EditRequest, Refusal, Removal};
 pub use rooms::RoomRef;
 pub use rows::now_ms;
-pub use writer::{Announce, Broadcast, Writer, WriterConfig, WriterTask};
+pub use writer::{Writer, WriterTask};
+pub use writer_config::WriterConfig;

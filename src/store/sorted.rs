@@ -1,8 +1,8 @@
 //! A batch's changes sorted by kind, each kind in arrival order, as the commit's phases take
 //! them; and their answers from what the transaction decided.
 
+use super::change::Broadcast;
 use super::change::{Change, Pending};
-use super::writer::Broadcast;
 use super::{
     Appended, DeleteRequest, Draft, EditRequest, JoinRequest, Joined, LeaveRequest, Left, Marked,
     ReadMark, Refusal, Removal, RoomRef, Store, StoreError,

@@ -15,8 +15,9 @@
 //! - broadcasts run after their commit, in commit order: a `user_joined`, an edit or a delete
 //!   never overtakes what was committed before it.
 
-use super::change::{Answer, Change, Job, Pending};
+use super::change::{Announce, Answer, Broadcast, Change, Job, Pending};
 use super::commit::commit;
+use super::writer_config::WriterConfig;
 use super::{
     Appended, DeleteRequest, EditRequest, JoinRequest, Joined, LeaveRequest, Left, Marked,
     ReadMark, Refusal, Removal, RoomRef, Store, StoreError,
@@ -24,54 +25,13 @@ use super::{
 use crate::chat::{Message, RoomName};
 use crate::store::Draft;
 use crate::telemetry::names;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A broadcast, run by the announcer in the order it was handed over.
-pub type Broadcast = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Makes the broadcast of a committed change from its outcome (`None`: nothing to tell). It is
-/// called after the commit and before the sender's answer; the broadcast it returns runs in
-/// commit order.
-pub type Announce<T> = Box<dyn FnOnce(&T) -> Option<Broadcast> + Send + Sync>;
-
 /// Commits whose broadcasts may wait for the announcer before the writer waits for it.
 const ANNOUNCE_BACKLOG: usize = 64;
-
-/// How the writer batches and how long a change may wait.
-#[derive(Clone, Copy, Debug)]
-pub struct WriterConfig {
-    /// Most changes in one transaction.
-    pub max_batch: usize,
-    /// How long to wait for more changes once one is there (0: take what has queued up while
-    /// the previous commit ran; tokio's timers are 1 ms coarse).
-    pub max_wait: Duration,
-    /// Changes that may wait for the writer; past that, they are refused at once.
-    pub queue: usize,
-    /// A change that waited longer than this is refused rather than made late.
-    pub queue_deadline: Duration,
-    /// A sender whose change is not committed this long after it left the queue is answered
-    /// `Stalled` (the commit goes on; a retry finds out).
-    pub commit_timeout: Duration,
-}
-
-impl Default for WriterConfig {
-    fn default() -> Self {
-        Self {
-            max_batch: 512,
-            max_wait: Duration::ZERO,
-            queue: 8192,
-            // Long enough for a crowd: 5,000 joins at once commit within 1.5 s here (release),
-            // so a burst several times that is served rather than refused.
-            queue_deadline: Duration::from_secs(5),
-            commit_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// The handle commands use to change what is stored. Cheap to clone.
 #[derive(Clone)]
