@@ -48,104 +48,13 @@ impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         metrics_from_zero(&config.rules);
-        let store = Store::open(config.database_url.expose(), config.database_pool)
-            .await
-            .context("opening the database")?;
-        let auth = Authenticator::new(&config.auth, &config.token)?;
-        let (writer, writer_task) = Writer::start(store.clone(), config.writer);
-        // Past the writer's own bound on a sender's wait, with room to answer.
-        let deadline =
-            config.writer.queue_deadline + config.writer.commit_timeout + Duration::from_secs(3);
-        let mut presence = Presence::default();
-        let node = match &config.cluster {
-            Some(cluster) => {
-                let (node, registry) = Node::join(cluster, presence.counts()).await?;
-                presence = presence.with_registry(std::sync::Arc::new(registry));
-                Some(node)
-            }
-            None => None,
-        };
-        let limits = RateLimits::new(&config.rates);
-        tokio::spawn(forget_idle_users(limits.clone()));
-        let state = AppState::new(
-            store,
-            writer,
-            auth,
-            presence,
-            limits,
-            config.text_limit,
-            deadline,
-        )
-        .with_rules(config.rules.clone())
-        .with_large_room(config.large_room);
-        let builder = SocketIo::builder()
-            .max_buffer_size(config.socket_buffer)
-            // One bound on what a client may send at once, whatever the transport: a polling
-            // request, a WebSocket message or frame, or the binary attachments of a packet.
-            .max_payload(config.max_payload as u64)
-            .connect_timeout(config.connect_timeout)
-            // A client that stops reading misses its pings and is disconnected: its queue
-            // (socket_buffer packets) is all it ever holds.
-            .ping_interval(config.ping_interval)
-            .ping_timeout(config.ping_timeout)
-            .ws_max_message_size(config.max_payload)
-            .ws_max_frame_size(config.max_payload)
-            .ws_read_buffer_size(config.ws_read_buffer)
-            .with_parser(
-                ParserConfig::common()
-                    .max_incoming_binary_buf_size(config.max_payload)
-                    .max_incoming_binaries(MAX_ATTACHMENTS),
-            )
-            .with_state(state.clone());
-        // The admin UI's namespace, when credentials are configured.
+        let (state, writer, node) = chat_state(&config).await?;
         let admin = config.admin.clone().map(admin::Admin::new);
-        let builder = match &admin {
-            Some(admin) => builder.with_state(admin.clone()),
-            None => builder,
-        };
-        let (io, socketio): (Arc<dyn Fanout>, SocketIoLayer) = match &node {
-            Some(node) => {
-                let (layer, io) = builder
-                    .with_adapter::<ClusterAdapter>(node.adapter())
-                    .build_layer();
-                realtime::attach_cluster(&io, &config.rules).await?;
-                if let Some(admin) = &admin {
-                    admin::attach_cluster(&io, admin, config.node_name(), state.limits.clone())
-                        .await?;
-                }
-                (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
-            }
-            None => {
-                let (layer, io) = builder.build_layer();
-                realtime::attach(&io, &config.rules);
-                if let Some(admin) = &admin {
-                    admin::attach(&io, admin, config.node_name(), state.limits.clone());
-                }
-                (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
-            }
-        };
-        // Large rooms hear their member counts, once a second, for as long as the app runs.
-        let counts = io.clone();
-        let headcount = tokio::spawn(state.headcount.clone().run(move |room, n| {
-            let io = counts.clone();
-            async move { io.tell_member_count(room, n).await }
-        }));
-        let http_state = HttpState {
-            app: state.clone(),
-            fanout: io.clone(),
-            redis: node.as_ref().map(|n| n.link.clone()),
-            api_key: config.api_key.as_ref().map(|key| Arc::from(key.expose())),
-            metrics: telemetry::metrics(),
-            chat_page: config.chat_page,
-        };
-        let router = socketio(http::router(http_state))
-            .layer(axum::middleware::from_fn_with_state(
-                state.limits.clone(),
-                http::sessions::admit,
-            ))
-            // Outside `admit`: fetching the client bundle is not a new session.
-            .layer(axum::middleware::from_fn(http::client::serve))
-            .layer(cors(&config.cors_origins));
+        let engine = engine(&config, &state, admin.as_ref());
+        let (io, socketio) =
+            namespaces(engine, node.as_ref(), &config, &state, admin.as_ref()).await?;
+        let headcount = tell_headcounts(&state, &io);
+        let router = routes(socketio, &config, &state, &io, node.as_ref());
         let listener = listen(SocketAddr::from((config.host, config.port)))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         Ok(Self {
@@ -154,7 +63,7 @@ impl App {
             io,
             node,
             state,
-            writer: writer_task,
+            writer,
             headcount,
             grace: config.shutdown_grace,
             user_timeout: config.tcp_user_timeout,
@@ -231,6 +140,140 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The chat's state: storage (migrated), its writer, identity, presence (across the cluster on
+/// a cluster node) and the rate limits.
+async fn chat_state(config: &Config) -> anyhow::Result<(AppState, WriterTask, Option<Node>)> {
+    let store = Store::open(config.database_url.expose(), config.database_pool)
+        .await
+        .context("opening the database")?;
+    let auth = Authenticator::new(&config.auth, &config.token)?;
+    let (writer, writer_task) = Writer::start(store.clone(), config.writer);
+    // Past the writer's own bound on a sender's wait, with room to answer.
+    let deadline =
+        config.writer.queue_deadline + config.writer.commit_timeout + Duration::from_secs(3);
+    let mut presence = Presence::default();
+    let node = match &config.cluster {
+        Some(cluster) => {
+            let (node, registry) = Node::join(cluster, presence.counts()).await?;
+            presence = presence.with_registry(Arc::new(registry));
+            Some(node)
+        }
+        None => None,
+    };
+    let limits = RateLimits::new(&config.rates);
+    tokio::spawn(forget_idle_users(limits.clone()));
+    let state = AppState::new(
+        store,
+        writer,
+        auth,
+        presence,
+        limits,
+        config.text_limit,
+        deadline,
+    )
+    .with_rules(config.rules.clone())
+    .with_large_room(config.large_room);
+    Ok((state, writer_task, node))
+}
+
+/// The Engine.IO and Socket.IO settings, and the states the handlers share.
+fn engine(
+    config: &Config,
+    state: &AppState,
+    admin: Option<&admin::Admin>,
+) -> socketioxide::SocketIoBuilder {
+    let builder = SocketIo::builder()
+        .max_buffer_size(config.socket_buffer)
+        // One bound on what a client may send at once, whatever the transport: a polling
+        // request, a WebSocket message or frame, or the binary attachments of a packet.
+        .max_payload(config.max_payload as u64)
+        .connect_timeout(config.connect_timeout)
+        // A client that stops reading misses its pings and is disconnected: its queue
+        // (socket_buffer packets) is all it ever holds.
+        .ping_interval(config.ping_interval)
+        .ping_timeout(config.ping_timeout)
+        .ws_max_message_size(config.max_payload)
+        .ws_max_frame_size(config.max_payload)
+        .ws_read_buffer_size(config.ws_read_buffer)
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binary_buf_size(config.max_payload)
+                .max_incoming_binaries(MAX_ATTACHMENTS),
+        )
+        .with_state(state.clone());
+    match admin {
+        Some(admin) => builder.with_state(admin.clone()),
+        None => builder,
+    }
+}
+
+/// The namespaces (the chat's, the rules', the admin UI's) on the adapter of this process: the
+/// Redis adapter on a cluster node, the local one otherwise.
+async fn namespaces(
+    engine: socketioxide::SocketIoBuilder,
+    node: Option<&Node>,
+    config: &Config,
+    state: &AppState,
+    admin: Option<&admin::Admin>,
+) -> anyhow::Result<(Arc<dyn Fanout>, SocketIoLayer)> {
+    let limits = state.limits.clone();
+    Ok(match node {
+        Some(node) => {
+            let (layer, io) = engine
+                .with_adapter::<ClusterAdapter>(node.adapter())
+                .build_layer();
+            realtime::attach_cluster(&io, &config.rules).await?;
+            if let Some(admin) = admin {
+                admin::attach_cluster(&io, admin, config.node_name(), limits).await?;
+            }
+            (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+        }
+        None => {
+            let (layer, io) = engine.build_layer();
+            realtime::attach(&io, &config.rules);
+            if let Some(admin) = admin {
+                admin::attach(&io, admin, config.node_name(), limits);
+            }
+            (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+        }
+    })
+}
+
+/// Large rooms hear their member counts, once a second, for as long as the app runs.
+fn tell_headcounts(state: &AppState, io: &Arc<dyn Fanout>) -> JoinHandle<()> {
+    let io = io.clone();
+    tokio::spawn(state.headcount.clone().run(move |room, n| {
+        let io = io.clone();
+        async move { io.tell_member_count(room, n).await }
+    }))
+}
+
+/// HTTP around Socket.IO: the routes, the door for new sessions, the client bundle, CORS.
+fn routes(
+    socketio: SocketIoLayer,
+    config: &Config,
+    state: &AppState,
+    io: &Arc<dyn Fanout>,
+    node: Option<&Node>,
+) -> Router {
+    let http_state = HttpState {
+        app: state.clone(),
+        fanout: io.clone(),
+        redis: node.map(|n| n.link.clone()),
+        api_key: config.api_key.as_ref().map(|key| Arc::from(key.expose())),
+        metrics: telemetry::metrics(),
+        chat_page: config.chat_page,
+    };
+    socketio(http::router(http_state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            http::sessions::admit,
+        ))
+        // Outside `admit`: fetching the client bundle is not a new session.
+        .layer(axum::middleware::from_fn(http::client::serve))
+        .layer(cors(&config.cors_origins))
 }
 
 /// Every counter and gauge of a node, at zero from the start (the cluster's Redis metrics are
