@@ -281,6 +281,22 @@ describe("connections: per address, per user, and clients that ignore the limits
     }
   });
 
+  test("a burst of handshakes of one user at once: no more sockets than the limit get in", async () => {
+    const name = unique("swarm");
+    // Ten tabs of one user at once, each from an address of its own: the check and the count
+    // are one step, so exactly three pass however the handshakes interleave.
+    const tries = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => from(`203.0.113.${20 + i}`, name)),
+    );
+    const admitted = tries.filter((t) => t.status === "fulfilled").map((t) => t.value);
+    try {
+      assert.equal(admitted.length, 3, `${admitted.length} sockets of one user were let in`);
+      for (const t of tries.filter((t) => t.status === "rejected")) assert.equal(t.reason.message, "rate_limited");
+    } finally {
+      closeAll(...admitted);
+    }
+  });
+
   test("a client that keeps hammering a limit is disconnected", async () => {
     const room = unique("hammer");
     const socket = await from("198.51.100.30", unique("hammer"));
