@@ -786,6 +786,8 @@ setInterval(() => {
 }, PRESENCE_EVERY_MS);
 
 learnMode().then(() => {
+  // Signed in already, while the mode was being fetched: one start is enough.
+  if (socket) return;
   const name = localStorage.getItem("chatoxide:name") ?? "";
   const token = tokenMode ? (sessionStorage.getItem("chatoxide:token") ?? "") : "";
   const who = identity(name, token);
