@@ -25,11 +25,6 @@ struct Tally {
 }
 
 impl Counts {
-    fn add(&self, user_id: &str) {
-        *self.0.by_user.entry(user_id.to_owned()).or_default() += 1;
-        self.mark(user_id);
-    }
-
     fn remove(&self, user_id: &str) {
         self.0.by_user.remove_if_mut(user_id, |_, n| {
             *n = n.saturating_sub(1);
@@ -148,15 +143,6 @@ impl Presence {
         })
     }
 
-    /// Counts one more socket of `user_id` for as long as the returned value lives.
-    pub fn connect(&self, user_id: &str) -> Connection {
-        self.counts.add(user_id);
-        Connection {
-            presence: self.clone(),
-            user_id: user_id.to_owned(),
-        }
-    }
-
     fn disconnected(&self, user_id: &str) {
         self.counts.remove(user_id);
     }
@@ -184,6 +170,16 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Presence {
+        /// One more socket of `user_id`, without a limit.
+        fn connect(&self, user_id: &str) -> Connection {
+            match self.connect_within(user_id, None) {
+                Ok(connection) => connection,
+                Err(held) => unreachable!("no limit, yet refused at {held}"),
+            }
+        }
+    }
 
     #[test]
     fn a_user_is_online_until_the_last_socket_leaves() {
