@@ -6,7 +6,7 @@ use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
-use crate::realtime::Fanout;
+use crate::realtime::{Fanout, Feeds};
 use crate::state::AppState;
 use crate::store::{Store, Writer, WriterTask};
 use crate::{admin, realtime, telemetry};
@@ -48,9 +48,9 @@ impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         metrics_from_zero(&config.rules);
-        let (state, writer, node) = chat_state(&config).await?;
+        let (state, writer, node, feeds) = chat_state(&config).await?;
         let admin = config.admin.clone().map(admin::Admin::new);
-        let engine = engine(&config, &state, admin.as_ref());
+        let engine = engine(&config, &state, feeds, admin.as_ref());
         let (io, socketio) =
             namespaces(engine, node.as_ref(), &config, &state, admin.as_ref()).await?;
         let headcount = tell_headcounts(&state, &io);
@@ -144,7 +144,9 @@ impl App {
 
 /// The chat's state: storage (migrated), its writer, identity, presence (across the cluster on
 /// a cluster node) and the rate limits.
-async fn chat_state(config: &Config) -> anyhow::Result<(AppState, WriterTask, Option<Node>)> {
+async fn chat_state(
+    config: &Config,
+) -> anyhow::Result<(AppState, WriterTask, Option<Node>, Feeds)> {
     let store = Store::open(config.database_url.expose(), config.database_pool)
         .await
         .context("opening the database")?;
@@ -162,6 +164,13 @@ async fn chat_state(config: &Config) -> anyhow::Result<(AppState, WriterTask, Op
         }
         None => None,
     };
+    let cluster = node
+        .as_ref()
+        .zip(config.cluster.as_ref())
+        .map(|(node, cluster)| (node.link.clone(), cluster.prefix.as_str()));
+    let feeds = Feeds::start(&config.rules, &store, cluster)
+        .await
+        .context("starting the feeds of replaying rules")?;
     let limits = RateLimits::new(&config.rates);
     tokio::spawn(forget_idle_users(limits.clone()));
     let state = AppState::new(
@@ -175,13 +184,14 @@ async fn chat_state(config: &Config) -> anyhow::Result<(AppState, WriterTask, Op
     )
     .with_rules(config.rules.clone())
     .with_large_room(config.large_room);
-    Ok((state, writer_task, node))
+    Ok((state, writer_task, node, feeds))
 }
 
 /// The Engine.IO and Socket.IO settings, and the states the handlers share.
 fn engine(
     config: &Config,
     state: &AppState,
+    feeds: Feeds,
     admin: Option<&admin::Admin>,
 ) -> socketioxide::SocketIoBuilder {
     let builder = SocketIo::builder()
@@ -202,7 +212,8 @@ fn engine(
                 .max_incoming_binary_buf_size(config.max_payload)
                 .max_incoming_binaries(MAX_ATTACHMENTS),
         )
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .with_state(feeds);
     match admin {
         Some(admin) => builder.with_state(admin.clone()),
         None => builder,
@@ -308,6 +319,8 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     }
     counter_from_zero(names::SLOW_CLIENT_DISCONNECTS);
     counter_from_zero(names::ABUSE_DISCONNECTS);
+    counter_from_zero(names::REPLAYED);
+    counter_from_zero(names::REPLAY_FAILURES);
     metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 

@@ -254,6 +254,8 @@ pub mod names {
     pub const REDIS_PUBLISHED: &str = "chatoxide_redis_published_total";
     pub const REDIS_RECEIVED: &str = "chatoxide_redis_received_total";
     pub const REDIS_DROPPED: &str = "chatoxide_redis_dropped_total";
+    pub const REPLAYED: &str = "chatoxide_replayed_messages_total";
+    pub const REPLAY_FAILURES: &str = "chatoxide_replay_failures_total";
 }
 
 fn describe() {
@@ -316,6 +318,14 @@ fn describe() {
     describe_counter!(
         names::SLOW_CLIENT_DISCONNECTS,
         "Sockets disconnected because their send buffer was full when an answer was due."
+    );
+    describe_counter!(
+        names::REPLAYED,
+        "Stored messages sent to connecting sockets by relay rules with replay."
+    );
+    describe_counter!(
+        names::REPLAY_FAILURES,
+        "Replays that could not finish (storage failed, or the client did not read): the socket was disconnected to try again."
     );
     describe_counter!(
         names::BROADCAST_FAILURES,

@@ -16,6 +16,8 @@ pub struct Model {
     pub text: Option<String>,
     /// The sender's idempotency key; unique per `user_id`.
     pub client_id: Option<String>,
+    /// A relay rule's idempotency key; unique per `room_id`, whoever sends it.
+    pub room_key: Option<String>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub deleted: bool,

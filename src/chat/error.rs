@@ -41,6 +41,12 @@ impl ErrorCode {
             Self::Internal => "internal",
         }
     }
+
+    /// Whether the same request, sent again later, may succeed: storage that did not answer,
+    /// a rate limit that passes. The others are the request's own fault, or final.
+    pub fn cured_by_retry(self) -> bool {
+        matches!(self, Self::Unavailable | Self::RateLimited)
+    }
 }
 
 impl fmt::Display for ErrorCode {

@@ -109,6 +109,7 @@ async fn publish(
         author,
         text,
         client_id,
+        room_key: None,
     };
     let appended = state.app.writer.append(draft, Some(announce)).await?;
     Ok(Json(Success {

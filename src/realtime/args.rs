@@ -53,6 +53,11 @@ impl Args {
         self.0
     }
 
+    /// The argument at `index`, if the event has that many.
+    pub fn get(&self, index: usize) -> Option<&rmpv::Value> {
+        self.0.get(index)
+    }
+
     /// The first argument, when it is a string.
     pub fn first_str(&self) -> Option<&str> {
         self.0.first().and_then(rmpv::Value::as_str)
@@ -60,7 +65,12 @@ impl Args {
 
     /// A string field of the first argument, when that is an object.
     pub fn field(&self, name: &str) -> Option<&str> {
-        let rmpv::Value::Map(pairs) = self.0.first()? else {
+        self.field_of(0, name)
+    }
+
+    /// A string field of the argument at `index`, when that is an object.
+    pub fn field_of(&self, index: usize, name: &str) -> Option<&str> {
+        let rmpv::Value::Map(pairs) = self.0.get(index)? else {
             return None;
         };
         pairs
@@ -69,15 +79,21 @@ impl Args {
             .and_then(|(_, value)| value.as_str())
     }
 
-    /// The text a rule stores: the first argument itself, or a field of it.
-    pub fn text(&self, field: Option<&str>) -> Result<&str, ChatError> {
+    /// The text a rule stores: the argument at `index` itself, or a field of it.
+    pub fn text(&self, index: usize, field: Option<&str>) -> Result<&str, ChatError> {
         match field {
-            None => self.first_str().ok_or_else(|| {
-                ChatError::bad_request("the event's first argument must be the text to store")
-            }),
-            Some(field) => self.field(field).ok_or_else(|| {
+            None => self
+                .0
+                .get(index)
+                .and_then(rmpv::Value::as_str)
+                .ok_or_else(|| {
+                    ChatError::bad_request(format!(
+                        "the event's argument {index} must be the text to store"
+                    ))
+                }),
+            Some(field) => self.field_of(index, field).ok_or_else(|| {
                 ChatError::bad_request(format!(
-                    "the event's first argument must be an object with a text field '{field}'"
+                    "the event's argument {index} must be an object with a text field '{field}'"
                 ))
             }),
         }

@@ -36,6 +36,7 @@ impl<A: Adapter> Handler<A> for protocol::Send {
             author: user,
             text,
             client_id,
+            room_key: None,
         };
         let appended = app.writer.append(draft, Some(announce)).await?;
         Ok(Stored {

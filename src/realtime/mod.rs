@@ -7,6 +7,8 @@ mod args;
 mod command;
 mod delivery;
 mod fanout;
+mod feed;
+mod layout;
 mod messages;
 mod protocol;
 mod relay;
@@ -18,6 +20,7 @@ mod socket_user;
 
 pub use args::Args;
 pub use fanout::{Census, Fanout};
+pub use feed::Feeds;
 pub use protocol::{Failure, Stored, Success};
 pub use session::{DISCONNECT_REASONS, attach, attach_cluster, reason_name};
 pub use socket_user::user_label;

@@ -3,6 +3,7 @@
 
 use super::args::Args;
 use super::delivery;
+use super::layout;
 use super::reply::{Reply, within_deadline};
 use super::rooms::member_room;
 use super::socket_user::{grant_of, user_label, user_of};
@@ -56,6 +57,8 @@ struct Relayed {
 enum Receivers {
     /// Every other socket of the namespace.
     Others,
+    /// Every socket of the namespace: the others, and the sender (see [`echoes`]).
+    Everyone,
     /// Every other socket in these rooms (none: nobody).
     Rooms(Vec<String>),
 }
@@ -71,7 +74,7 @@ impl TargetRoom {
     /// event's first argument.
     fn named(to: &Target, args: &Args) -> Result<Option<Self>, ChatError> {
         let (raw, named_by_client) = match to {
-            Target::Others | Target::SenderRooms => return Ok(None),
+            Target::Others | Target::Everyone | Target::SenderRooms => return Ok(None),
             Target::Room(room) => {
                 return Ok(Some(Self {
                     name: room.clone(),
@@ -108,6 +111,7 @@ impl Receivers {
     ) -> Result<(Self, Option<TargetRoom>), ChatError> {
         let room = match &rule.to {
             Target::Others => return Ok((Self::Others, None)),
+            Target::Everyone => return Ok((Self::Everyone, None)),
             Target::SenderRooms => {
                 let own = own_rooms(socket);
                 // Rooms the socket is in that its token does not allow (a tab with a wider
@@ -132,7 +136,7 @@ impl Receivers {
 
     fn select<A: Adapter>(&self, socket: &SocketRef<A>) -> BroadcastOperators<A> {
         match self {
-            Self::Others => socket.broadcast(),
+            Self::Others | Self::Everyone => socket.broadcast(),
             Self::Rooms(rooms) => socket.to(rooms.clone()),
         }
     }
@@ -167,6 +171,11 @@ async fn relay<A: Adapter>(
         Action::Relay => Command::Message,
         Action::Join | Action::Leave => Command::Join,
     };
+    let reply = if rule.ack == AckMode::Empty {
+        reply.bare()
+    } else {
+        reply
+    };
     let Some((reply, _turn)) = reply.admit(&app, RELAY, allowance) else {
         return;
     };
@@ -178,7 +187,7 @@ async fn relay<A: Adapter>(
     if rule.ack == AckMode::Receivers && reply.wants_ack() {
         let stored = within_deadline(&app, async {
             let planned = prepare(&socket, &rule, args, &app).await?;
-            store(planned, &app).await
+            store(&rule, planned, &app).await
         })
         .await;
         match stored {
@@ -272,7 +281,8 @@ async fn prepare<A: Adapter>(
                     .ok_or_else(|| ChatError::bad_request("this rule stores in its target room"))?,
             };
             grant_of(socket)?.ensure_room(&room)?;
-            let text = MessageText::parse(args.text(rule.text_field.as_deref())?, app.text_limit)?;
+            let text = MessageText::parse(layout::text(&rule.layout, &args)?, app.text_limit)?;
+            let room_key = layout::key(&rule.layout, &args)?;
             let stored_room = match app.store.room(&room).await? {
                 Some(known) => known,
                 // A room named by a client is created on its first stored message: that costs
@@ -287,6 +297,7 @@ async fn prepare<A: Adapter>(
                 author: user,
                 text,
                 client_id: None,
+                room_key,
             })
         }
     };
@@ -324,6 +335,8 @@ async fn ensure_may_reach<A: Adapter>(
 }
 
 /// Relays (after the commit, in commit order, when the rule stores) and answers `{ ok: true }`.
+/// A rule that replays relays nothing here: its room's feed delivers what was stored, on every
+/// node (feed.rs).
 async fn announce<A: Adapter>(
     socket: &SocketRef<A>,
     rule: &Arc<Rule>,
@@ -337,24 +350,31 @@ async fn announce<A: Adapter>(
     } = planned;
     let sender = socket.clone();
     let relay_rule = rule.clone();
-    let emit = move || async move {
-        if let Some(name) = relay_rule.emit.as_deref()
-            && !receivers.is_nobody()
-        {
-            delivery::emit_named(|| receivers.select(&sender), name, RELAY, &args).await;
-        }
-        if relay_rule.echo {
-            echo(&sender, &relay_rule, &args);
+    let emit = move |stored: Option<&Message>| {
+        let args = layout::relayed(&relay_rule.layout, &args, stored);
+        async move {
+            if let Some(name) = relay_rule.emit.as_deref()
+                && !receivers.is_nobody()
+            {
+                delivery::emit_named(|| receivers.select(&sender), name, RELAY, &args).await;
+            }
+            if echoes(&relay_rule) {
+                echo(&sender, &relay_rule, &args);
+            }
         }
     };
     match draft {
         None => {
-            emit().await;
+            emit(None).await;
             Ok(Relayed { message: None })
         }
         Some(draft) => {
-            let announce: Announce<Appended> = Box::new(move |_| Some(Box::pin(emit())));
-            let appended = app.writer.append(draft, Some(announce)).await?;
+            let announce: Option<Announce<Appended>> = rule.replay.is_none().then(|| {
+                let announce: Announce<Appended> =
+                    Box::new(move |appended| Some(Box::pin(emit(Some(&appended.message)))));
+                announce
+            });
+            let appended = app.writer.append(draft, announce).await?;
             Ok(Relayed {
                 message: Some(appended.message),
             })
@@ -362,13 +382,24 @@ async fn announce<A: Adapter>(
     }
 }
 
+/// Whether the sender gets what it relays: `echo`, or a rule to everyone.
+fn echoes(rule: &Rule) -> bool {
+    rule.echo || rule.to == Target::Everyone
+}
+
 /// Stores what the rule stores, first: a relay whose storage failed is answered with the
 /// failure and goes nowhere.
-async fn store(planned: Planned, app: &AppState) -> Result<(Args, Receivers), ChatError> {
-    if let Some(draft) = planned.draft {
-        app.writer.append(draft, None).await?;
-    }
-    Ok((planned.args, planned.receivers))
+async fn store(
+    rule: &Rule,
+    planned: Planned,
+    app: &AppState,
+) -> Result<(Args, Receivers), ChatError> {
+    let stored = match planned.draft {
+        Some(draft) => Some(app.writer.append(draft, None).await?.message),
+        None => None,
+    };
+    let args = layout::relayed(&rule.layout, &planned.args, stored.as_ref());
+    Ok((args, planned.receivers))
 }
 
 /// Relays with an acknowledgement and collects the receivers' answers (those that answer
@@ -379,7 +410,7 @@ async fn pass_through<A: Adapter>(
     args: &Args,
     receivers: &Receivers,
 ) -> Vec<rmpv::Value> {
-    if rule.echo {
+    if echoes(rule) {
         echo(socket, rule, args);
     }
     let Some(name) = rule.emit.as_deref() else {

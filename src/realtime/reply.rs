@@ -1,6 +1,7 @@
 //! Answering a command: through its acknowledgement if the client asked for one, else through
 //! an `error` event when it failed, so that no failure passes in silence. Counted in metrics.
 
+use super::args::Args;
 use super::protocol::{Failure, Nothing, Success, event};
 use super::socket_user::{user_label, user_of};
 use crate::chat::{ChatError, ErrorCode};
@@ -22,6 +23,8 @@ pub struct Reply<A: Adapter> {
     socket: SocketRef<A>,
     ack: AckSender<A>,
     wants_ack: bool,
+    /// Answers as a Node handler's `callback()` (a relay rule's `ack = "empty"`).
+    bare: bool,
 }
 
 impl<A: Adapter> FromMessageParts<A> for Reply<A> {
@@ -36,6 +39,7 @@ impl<A: Adapter> FromMessageParts<A> for Reply<A> {
             socket: SocketRef::from_message_parts(s, v, ack_id)?,
             ack: AckSender::from_message_parts(s, v, ack_id)?,
             wants_ack: ack_id.is_some(),
+            bare: false,
         })
     }
 }
@@ -90,6 +94,14 @@ impl<A: Adapter> Reply<A> {
         }
     }
 
+    /// Answers as a Node handler's `callback()` does: success is an acknowledgement with no
+    /// value; a failure a retry may cure (`unavailable`, `rate_limited`) is not answered, so
+    /// that a client sending with `retries` sends it again (safe with its idempotency key);
+    /// any other failure is answered `{ ok: false, error }` as usual.
+    pub fn bare(self) -> Self {
+        Self { bare: true, ..self }
+    }
+
     /// Whether the client asked for an acknowledgement.
     pub fn wants_ack(&self) -> bool {
         self.wants_ack
@@ -118,6 +130,11 @@ impl<A: Adapter> Reply<A> {
         let limited = matches!(&result, Err(e) if e.code == ErrorCode::RateLimited);
         metrics::counter!(names::COMMANDS, "command" => command, "outcome" => outcome).increment(1);
         let sent = match result {
+            Ok(_) if self.bare => self.ack.send(&Args::default()),
+            Err(error) if self.bare && self.wants_ack && error.code.cured_by_retry() => {
+                tracing::debug!(sid = %self.socket.id, user = %user_label(&self.socket), command, code = %error.code, "not answered: the client's retry may succeed");
+                Ok(())
+            }
             Ok(body) => self.ack.send(&Success { ok: true, body }),
             Err(error) if self.wants_ack => self.ack.send(&Failure {
                 ok: false,

@@ -1,6 +1,7 @@
 //! A socket's life: the handshake decides who it is and puts it in its rooms; connect wires the
 //! commands; disconnect updates presence.
 
+use super::feed::{Feeds, Offsets};
 use super::protocol::event;
 use super::reply::Reply;
 use super::socket_user::user_label;
@@ -79,8 +80,10 @@ async fn handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
+    let replays = replay_source(&socket, &auth, &app);
     let (Identity { user, grant }, connection) =
         admit(&socket, auth, &app).await.map_err(refused(&socket))?;
+    remember_offsets(&socket, &app, replays).map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
     socket.extensions.insert(Arc::new(connection));
     settle(&socket, &app, user, grant);
@@ -96,12 +99,39 @@ async fn relay_handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
+    let replays = replay_source(&socket, &auth, &app);
     let Identity { user, grant } = identify(&socket, auth, &app).map_err(refused(&socket))?;
+    remember_offsets(&socket, &app, replays).map_err(refused(&socket))?;
     socket.join(user.personal_room());
     settle(&socket, &app, user, grant);
     relay::wire(&socket, &app);
     socket.on_fallback(ignored::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+/// The handshake's `auth`, kept when a rule of the socket's namespace replays from an offset in
+/// it.
+fn replay_source<A: Adapter>(
+    socket: &SocketRef<A>,
+    auth: &Result<Value, impl fmt::Display>,
+    app: &AppState,
+) -> Option<Value> {
+    let replays = app.rules.of(socket.ns()).any(|r| r.replay.is_some());
+    replays.then(|| auth.as_ref().ok().cloned().unwrap_or_default())
+}
+
+/// The offsets the socket's replays start from, read from its `auth` before it connects, so
+/// that one it cannot use is refused with the handshake.
+fn remember_offsets<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &AppState,
+    auth: Option<Value>,
+) -> Result<(), ChatError> {
+    if let Some(auth) = auth {
+        let offsets = Offsets::from_auth(&app.rules, socket.ns(), &auth)?;
+        socket.extensions.insert(offsets);
+    }
     Ok(())
 }
 
@@ -202,8 +232,17 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
     socket.on_disconnect(on_disconnect::<A>);
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
+/// Runs once the client knows it is connected: the replays of the namespace's rules, then live
+/// delivery of what they store.
+async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<AppState>,
+    State(feeds): State<Feeds>,
+) {
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
+    if let Some(offsets) = socket.extensions.remove::<Offsets>() {
+        feeds.catch_up(&app.store, socket, offsets).await;
+    }
 }
 
 /// The label of events no command or rule serves, in the command metrics.

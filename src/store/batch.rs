@@ -5,7 +5,7 @@ use super::rows::to_message;
 use super::{RoomRef, Store, StoreError, now_ms};
 use crate::chat::{ClientId, Message, MessageText, User};
 use entity::{message, room};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, TryInsertResult,
@@ -18,15 +18,33 @@ pub struct Draft {
     pub room: RoomRef,
     pub author: User,
     pub text: MessageText,
+    /// The contract's idempotency key: one message per author and key.
     pub client_id: Option<ClientId>,
+    /// A relay rule's idempotency key: one message per room and key, whoever sends it (a
+    /// guest that retries from a new connection is a new guest).
+    pub room_key: Option<ClientId>,
+}
+
+/// What makes a retried message the one stored before.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKey {
+    Author { user: String, key: String },
+    Room { room_id: i64, key: String },
 }
 
 impl Draft {
     /// The idempotency key, if the client gave one.
-    pub fn key(&self) -> Option<(&str, &str)> {
-        self.client_id
-            .as_ref()
-            .map(|c| (self.author.id.as_str(), c.as_str()))
+    pub fn key(&self) -> Option<MessageKey> {
+        if let Some(key) = &self.room_key {
+            return Some(MessageKey::Room {
+                room_id: self.room.id,
+                key: key.as_str().to_owned(),
+            });
+        }
+        self.client_id.as_ref().map(|c| MessageKey::Author {
+            user: self.author.id.clone(),
+            key: c.as_str().to_owned(),
+        })
     }
 }
 
@@ -68,6 +86,7 @@ pub(super) async fn append(
             user_name: d.author.name.clone(),
             text: Some(d.text.as_str().to_owned()),
             client_id: d.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            room_key: d.room_key.as_ref().map(|c| c.as_str().to_owned()),
             created_at: now,
             edited_at: None,
             deleted: false,
@@ -86,43 +105,77 @@ pub(super) async fn append(
 }
 
 impl Store {
-    /// The messages already stored under any of `keys` (`(user id, client_id)` pairs).
+    /// The messages already stored under any of `keys`.
     pub(super) async fn by_keys(
         &self,
-        keys: &[(&str, &str)],
-    ) -> Result<HashMap<(String, String), Message>, StoreError> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
+        keys: &[MessageKey],
+    ) -> Result<HashMap<MessageKey, Message>, StoreError> {
+        let (mut users, mut client_ids) = (BTreeSet::new(), BTreeSet::new());
+        let (mut rooms, mut room_keys) = (BTreeSet::new(), BTreeSet::new());
+        for key in keys {
+            match key {
+                MessageKey::Author { user, key } => {
+                    users.insert(user.as_str());
+                    client_ids.insert(key.as_str());
+                }
+                MessageKey::Room { room_id, key } => {
+                    rooms.insert(*room_id);
+                    room_keys.insert(key.as_str());
+                }
+            }
         }
-        // A superset (every user × every key) that the (user_id, client_id) index answers
-        // cheaply; the exact pairs are picked out below.
-        let users: BTreeSet<&str> = keys.iter().map(|(u, _)| *u).collect();
-        let client_ids: BTreeSet<&str> = keys.iter().map(|(_, c)| *c).collect();
-        let wanted: HashSet<(&str, &str)> = keys.iter().copied().collect();
-        let rows = message::Entity::find()
-            .filter(message::Column::UserId.is_in(users))
-            .filter(message::Column::ClientId.is_in(client_ids))
-            .all(&self.db)
-            .await?;
-        let rows: Vec<_> = rows
-            .into_iter()
-            .filter(|r| {
-                r.client_id
-                    .as_deref()
-                    .is_some_and(|c| wanted.contains(&(r.user_id.as_str(), c)))
-            })
-            .collect();
-        let mut found = HashMap::with_capacity(rows.len());
+        // Supersets (every user × every key, every room × every key) that the two unique
+        // indexes answer cheaply; the exact keys are picked out below.
+        let mut rows = Vec::new();
+        if !users.is_empty() {
+            rows.extend(
+                message::Entity::find()
+                    .filter(message::Column::UserId.is_in(users))
+                    .filter(message::Column::ClientId.is_in(client_ids))
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        if !rooms.is_empty() {
+            rows.extend(
+                message::Entity::find()
+                    .filter(message::Column::RoomId.is_in(rooms))
+                    .filter(message::Column::RoomKey.is_in(room_keys))
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        let wanted: HashSet<&MessageKey> = keys.iter().collect();
+        let mut found = HashMap::with_capacity(keys.len());
         for row in rows {
-            let Some(client_id) = row.client_id.clone() else {
+            let matches = stored_keys(&row)
+                .into_iter()
+                .filter(|k| wanted.contains(k))
+                .collect::<Vec<_>>();
+            if matches.is_empty() {
                 continue;
-            };
-            let user = row.user_id.clone();
+            }
             let room = room_name(&self.db, row.room_id).await?;
-            found.insert((user, client_id), to_message(row, &room));
+            let message = to_message(row, &room);
+            for key in matches {
+                found.insert(key, message.clone());
+            }
         }
         Ok(found)
     }
+}
+
+/// The keys a stored row answers to.
+fn stored_keys(row: &message::Model) -> Vec<MessageKey> {
+    let author = row.client_id.as_ref().map(|key| MessageKey::Author {
+        user: row.user_id.clone(),
+        key: key.clone(),
+    });
+    let room = row.room_key.as_ref().map(|key| MessageKey::Room {
+        room_id: row.room_id,
+        key: key.clone(),
+    });
+    author.into_iter().chain(room).collect()
 }
 
 /// Takes `count` sequence numbers of every room in `per_room` (room id → count) in one
@@ -164,8 +217,9 @@ pub(super) fn take_seq(next_seq: &mut HashMap<i64, i64>, room_id: i64) -> Result
     Ok(*seq - 1)
 }
 
-/// Inserts `rows`, many per statement. A row whose `(user, client_id)` is stored already is
-/// skipped by ON CONFLICT (its sequence number stays unused; ids keep their order), and
+/// Inserts `rows`, many per statement. A row whose `(user, client_id)` or `(room, room_key)` is
+/// stored already is skipped by ON CONFLICT DO NOTHING, which names no index so that it covers
+/// both (its sequence number stays unused; ids keep their order), and
 /// RETURNING says which went in: their `(room_id, seq)`.
 pub(super) async fn insert_new(
     txn: &DatabaseTransaction,
@@ -176,7 +230,8 @@ pub(super) async fn insert_new(
     for chunk in rows.chunks(rows_per_insert(backend)) {
         let models = chunk.iter().cloned().map(active);
         let keys = message::Entity::insert_many(models)
-            .on_conflict_do_nothing_on([message::Column::UserId, message::Column::ClientId])
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .try_insert()
             .exec_with_returning_keys(txn)
             .await?;
         if let TryInsertResult::Inserted(keys) = keys {
@@ -194,6 +249,7 @@ fn active(m: message::Model) -> message::ActiveModel {
         user_name: Set(m.user_name),
         text: Set(m.text),
         client_id: Set(m.client_id),
+        room_key: Set(m.room_key),
         created_at: Set(m.created_at),
         edited_at: Set(m.edited_at),
         deleted: Set(m.deleted),

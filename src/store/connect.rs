@@ -10,7 +10,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A cheap handle on the database, shared by every task.
@@ -29,6 +29,42 @@ pub struct Store {
     pub(super) rooms: Arc<DashMap<String, RoomRef>>,
     /// Reads that are in flight, so that identical ones arriving meanwhile share them.
     pub(super) flights: Flights,
+    /// Told the rooms where messages were stored, after each commit.
+    pub(super) watch: StoredWatch,
+}
+
+/// Who is told, after each commit, in which rooms messages were stored: whatever stored them
+/// (a command, a relay rule, the HTTP route), in one place.
+#[derive(Clone, Default)]
+pub(super) struct StoredWatch(Arc<OnceLock<Watcher>>);
+
+/// Told the name of a room where messages were stored.
+type Watcher = Box<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for StoredWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "StoredWatch(set)"
+        } else {
+            "StoredWatch"
+        })
+    }
+}
+
+impl Store {
+    /// Has `watcher` told, after each commit, the name of every room where messages were
+    /// stored (once per room and commit). One watcher per store; a second is refused.
+    pub fn watch_stored(&self, watcher: impl Fn(&str) + Send + Sync + 'static) -> bool {
+        self.watch.0.set(Box::new(watcher)).is_ok()
+    }
+
+    /// Tells the watcher, if any, that messages were stored in `rooms`.
+    pub(super) fn stored_in<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        if let Some(watcher) = self.watch.0.get() {
+            let rooms: std::collections::BTreeSet<&str> = rooms.into_iter().collect();
+            rooms.into_iter().for_each(watcher);
+        }
+    }
 }
 
 /// Which of the two pools a connection belongs to; the read pool's size, if configured.
@@ -60,6 +96,7 @@ impl Store {
             writes,
             rooms: Arc::default(),
             flights: Flights::default(),
+            watch: StoredWatch::default(),
         })
     }
 

@@ -92,6 +92,7 @@ pub(super) fn message(
         author: user(author),
         text: valid(MessageText::parse(text, TextLimit::default())),
         client_id: client_id.map(|c| valid(ClientId::parse(c))),
+        room_key: None,
     });
     (Change::Message(p), reply)
 }

@@ -132,6 +132,7 @@ fn row(m: &Imported, seq: i64) -> message::Model {
         user_name: m.author.as_str().to_owned(),
         text: Some(m.text.as_str().to_owned()),
         client_id: Some(m.client_id.as_str().to_owned()),
+        room_key: None,
         created_at: m.created_at,
         edited_at: None,
         deleted: false,

@@ -21,7 +21,7 @@ mod sorted;
 mod writer;
 mod writer_config;
 
-pub use batch::Draft;
+pub use batch::{Draft, MessageKey};
 pub use change::{Announce, Broadcast};
 pub use connect::Store;
 pub use error::StoreError;

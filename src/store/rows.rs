@@ -25,7 +25,8 @@ pub(super) fn to_message(row: message::Model, room: &str) -> Message {
             name: row.user_name,
         },
         text: if row.deleted { None } else { row.text },
-        client_id: row.client_id,
+        // The key the sender gave, whichever kind: a client that retries recognises it.
+        client_id: row.client_id.or(row.room_key),
         created_at: timestamp(row.created_at),
         edited_at: row.edited_at.map(timestamp),
         deleted: row.deleted,

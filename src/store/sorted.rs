@@ -1,6 +1,7 @@
 //! A batch's changes sorted by kind, each kind in arrival order, as the commit's phases take
 //! them; and their answers from what the transaction decided.
 
+use super::MessageKey;
 use super::change::Broadcast;
 use super::change::{Change, Pending};
 use super::{
@@ -77,7 +78,7 @@ pub(super) struct Outcomes {
 impl Sorted {
     pub(super) fn new(changes: Vec<Change>) -> Self {
         let mut sorted = Self::default();
-        let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+        let mut by_key: HashMap<MessageKey, usize> = HashMap::new();
         for change in changes {
             match change {
                 Change::Room(p) => sorted.rooms.push(p),
@@ -87,7 +88,7 @@ impl Sorted {
                 Change::Edit(p) => sorted.edits.push(p),
                 Change::Delete(p) => sorted.deletes.push(p),
                 Change::Message(p) => {
-                    let key = p.request.key().map(|(u, c)| (u.to_owned(), c.to_owned()));
+                    let key = p.request.key();
                     match key.as_ref().and_then(|k| by_key.get(k)) {
                         Some(&i) => sorted.messages[i].followers.push(p),
                         None => {
@@ -198,6 +199,7 @@ impl Sorted {
         announced.extend(zip_settle(self.rooms, o.rooms));
         announced.extend(zip_settle(self.joins, o.joins));
         let mut retries = Vec::new();
+        store.stored_in(o.messages.iter().flatten().map(|m| m.room.as_str()));
         for (group, stored) in self.messages.into_iter().zip(o.messages) {
             match stored {
                 Some(message) => announced.extend(group.stored(message)),
@@ -225,18 +227,14 @@ fn zip_settle<R, T>(pending: Vec<Pending<R, T>>, outcomes: Vec<T>) -> Vec<Broadc
 
 /// Groups whose key was stored before (by an earlier batch or another node).
 async fn answer_retries(store: &Store, retries: Vec<Group>) {
-    let keys: Vec<(&str, &str)> = retries
+    let keys: Vec<MessageKey> = retries
         .iter()
         .filter_map(|g| g.leader.request.key())
         .collect();
     match store.by_keys(&keys).await {
         Ok(stored) => {
             for group in retries {
-                let key = group
-                    .leader
-                    .request
-                    .key()
-                    .map(|(u, c)| (u.to_owned(), c.to_owned()));
+                let key = group.leader.request.key();
                 match key.and_then(|k| stored.get(&k).cloned()) {
                     Some(message) => group.answer(Ok(Appended {
                         message,

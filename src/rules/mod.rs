@@ -5,9 +5,14 @@
 //! answered. Rules come from the TOML file (`[[rules]]`, docs/migrating-from-node.md) and are
 //! checked once, at start; nothing here does I/O.
 
+mod layout;
+mod spec;
+
+pub use layout::{Layout, Replay};
+pub use spec::{AckMode, Action, AppendSpec, ReplaySpec, RuleSpec, StoreSpec, TargetSpec};
+
 use crate::chat::RoomName;
 use crate::wire::{Command, event};
-use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,98 +40,11 @@ const ADMIN_NAMESPACE: &str = "/admin";
 
 const DEFAULT_ACK_TIMEOUT_MS: u64 = 5_000;
 
-/// One `[[rules]]` table as written in the file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    /// The namespace the rule serves; other namespaces than `/` are opened by their rules
-    /// [default: `/`].
-    pub namespace: Option<String>,
-    /// The incoming event's name.
-    pub on: String,
-    /// What the event does [default: `relay`].
-    #[serde(default)]
-    pub action: Action,
-    /// The name it is relayed under [default: the incoming name; with `join` or `leave`,
-    /// nothing is relayed unless it is set].
-    pub emit: Option<String>,
-    /// Who gets it [default: every other socket of the namespace].
-    #[serde(default)]
-    pub to: TargetSpec,
-    /// The sender gets it too, as with Node's `io.to(room).emit` [default: false].
-    #[serde(default)]
-    pub echo: bool,
-    /// `true`: stored in the target room's history; a room name: stored in that room's.
-    pub store: Option<StoreSpec>,
-    /// Where the text to store is in the payload's first argument: that field of an object
-    /// [default: the argument itself, which must then be a string].
-    pub text_field: Option<String>,
-    /// How the sender's acknowledgement is answered [default: `server`].
-    #[serde(default)]
-    pub ack: AckMode,
-    /// Milliseconds `ack = "receivers"` waits for the receivers' answers [default: 5000].
-    pub ack_timeout_ms: Option<u64>,
-}
-
-/// What a rule's event does.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Relays the event to its target.
-    #[default]
-    Relay,
-    /// Puts the sender's socket in the target room (Node's `socket.join(room)`); with `emit`
-    /// set, the event is then relayed to the room's other sockets.
-    Join,
-    /// Takes the sender's socket out of the target room (Node's `socket.leave(room)`); with
-    /// `emit` set, the event is first relayed to the room's other sockets.
-    Leave,
-}
-
-/// `to = "others"`, `to = "sender_rooms"`, `to = "argument"`, `to = { room = "lobby" }`,
-/// `to = { field = "room" }`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum TargetSpec {
-    /// Every other socket of the namespace (Node's `socket.broadcast.emit`).
-    #[default]
-    Others,
-    /// Every room the sender's socket is in, but its own personal room (Node's
-    /// `socket.to([...socket.rooms])`).
-    SenderRooms,
-    /// The room the payload's first argument names (a string).
-    Argument,
-    /// One fixed room.
-    Room(String),
-    /// The room named by this field of the payload's first argument (an object).
-    Field(String),
-}
-
-/// `store = true` or `store = "room"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum StoreSpec {
-    Target(bool),
-    Room(String),
-}
-
-/// How a relayed event's acknowledgement is answered, when the sender asked for one.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AckMode {
-    /// The server answers once the event is relayed (and stored): `{ ok: true }`, with the
-    /// stored `message` when there is one; failures as `{ ok: false, error }`.
-    #[default]
-    Server,
-    /// Passed through: the event goes to the receivers with an acknowledgement, and the sender's
-    /// is answered with the array of their answers (Node's broadcast with an ack).
-    Receivers,
-}
-
 /// Who a relayed event goes to, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Others,
+    Everyone,
     SenderRooms,
     Argument,
     Room(RoomName),
@@ -152,7 +70,10 @@ pub struct Rule {
     pub to: Target,
     pub echo: bool,
     pub store: Option<StoreIn>,
-    pub text_field: Option<String>,
+    /// Where the stored text and key are among the event's arguments, and what is relayed.
+    pub layout: Layout,
+    /// What a socket that connects is sent first.
+    pub replay: Option<Replay>,
     pub ack: AckMode,
     pub ack_timeout: Duration,
 }
@@ -186,6 +107,10 @@ impl Rules {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.0.iter()
     }
 
     /// The rules that serve `namespace`.
@@ -231,6 +156,7 @@ impl Rule {
         }
         let to = match &spec.to {
             TargetSpec::Others => Target::Others,
+            TargetSpec::Everyone => Target::Everyone,
             TargetSpec::SenderRooms => Target::SenderRooms,
             TargetSpec::Argument => Target::Argument,
             TargetSpec::Room(room) => Target::Room(room_name(room)?),
@@ -243,7 +169,7 @@ impl Rule {
             None | Some(StoreSpec::Target(false)) => None,
             Some(StoreSpec::Target(true)) => match to {
                 Target::Room(_) | Target::Field(_) | Target::Argument => Some(StoreIn::Target),
-                Target::Others | Target::SenderRooms => {
+                Target::Others | Target::Everyone | Target::SenderRooms => {
                     return Err(
                         "store = true needs a room target (to.room, to.field or \"argument\"); name the room to store in instead"
                             .to_owned(),
@@ -252,12 +178,32 @@ impl Rule {
             },
             Some(StoreSpec::Room(room)) => Some(StoreIn::Room(room_name(room)?)),
         };
-        if spec.text_field.is_some() && store.is_none() {
-            return Err("text_field is only used with store".to_owned());
+        if spec.echo && to == Target::Everyone {
+            return Err(
+                "to = \"everyone\" reaches the sender already: echo would send it twice".to_owned(),
+            );
         }
-        if spec.text_field.as_deref() == Some("") {
-            return Err("text_field is empty".to_owned());
-        }
+        let layout = Layout::parse(spec, store.is_some())?;
+        let replay = match &spec.replay {
+            None => None,
+            Some(replay) => {
+                if to != Target::Everyone {
+                    return Err(
+                        "replay sends every socket of the namespace the room's messages: it needs to = \"everyone\""
+                            .to_owned(),
+                    );
+                }
+                if spec.ack == AckMode::Receivers {
+                    return Err("replay takes no ack = \"receivers\"".to_owned());
+                }
+                let room = match (&store, &to) {
+                    (Some(StoreIn::Room(room)), _)
+                    | (Some(StoreIn::Target), Target::Room(room)) => Some(room),
+                    _ => None,
+                };
+                Some(Replay::parse(replay, room)?)
+            }
+        };
         if spec.action != Action::Relay {
             if namespace == CHAT_NAMESPACE {
                 return Err(
@@ -265,14 +211,14 @@ impl Rule {
                         .to_owned(),
                 );
             }
-            if matches!(to, Target::Others | Target::SenderRooms) {
+            if matches!(to, Target::Others | Target::Everyone | Target::SenderRooms) {
                 return Err(
                     "join and leave need a room target (to.room, to.field or \"argument\")"
                         .to_owned(),
                 );
             }
-            if store.is_some() || spec.ack == AckMode::Receivers || spec.echo {
-                return Err("join and leave take no store, echo or ack = \"receivers\"".to_owned());
+            if store.is_some() || spec.ack != AckMode::Server || spec.echo {
+                return Err("join and leave take no store, echo or ack mode".to_owned());
             }
         }
         let ack_timeout_ms = spec.ack_timeout_ms.unwrap_or(DEFAULT_ACK_TIMEOUT_MS);
@@ -287,7 +233,8 @@ impl Rule {
             to,
             echo: spec.echo,
             store,
-            text_field: spec.text_field.clone(),
+            layout,
+            replay,
             ack: spec.ack,
             ack_timeout: Duration::from_millis(ack_timeout_ms),
         })
@@ -331,6 +278,7 @@ fn room_name(raw: &str) -> Result<RoomName, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     fn parse(toml_text: &str) -> Result<Rules, String> {
         #[derive(Deserialize)]
@@ -398,6 +346,7 @@ mod tests {
             Target::Room(RoomName::parse("lobby").map_err(|e| e.message)?)
         );
         assert_eq!(legacy[2].to, Target::Field("room".to_owned()));
+        assert_eq!(legacy[2].layout.text_field.as_deref(), Some("text"));
         assert_eq!(legacy[2].store, Some(StoreIn::Target));
         assert_eq!(legacy[2].ack_timeout, Duration::from_millis(250));
         let root = rules.of("/").next().ok_or("no rule on /")?;
@@ -443,9 +392,46 @@ mod tests {
                 "[[rules]]\non = \"x\"\n[[rules]]\non = \"x\"",
                 "a second rule",
             ),
+            ("[[rules]]\non = \"x\"\nto = \"all\"", "unknown variant"),
             (
-                "[[rules]]\non = \"x\"\nto = \"everyone\"",
+                "[[rules]]\non = \"x\"\nto = \"everyone\"\necho = true",
+                "twice",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nkey_argument = 1",
+                "only used with store",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nappend = [\"id\"]",
+                "only used with store",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nappend = [\"ip\"]",
                 "unknown variant",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nstore = \"r\"\nkey_argument = 0",
+                "same argument",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nstore = \"r\"\ntext_argument = 16",
+                "0 to 15",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nstore = \"r\"\nreplay = { auth = \"o\" }",
+                "needs to = \"everyone\"",
+            ),
+            (
+                "[[rules]]\nnamespace = \"/o\"\non = \"x\"\nto = \"everyone\"\nstore = \"r\"\ntext_field = \"t\"\nreplay = { auth = \"o\" }",
+                "not text_field",
+            ),
+            (
+                "[[rules]]\non = \"x\"\nto = \"everyone\"\nstore = \"r\"\nreplay = { auth = \"\" }",
+                "1 to 64",
+            ),
+            (
+                "[[rules]]\nnamespace = \"/o\"\non = \"x\"\naction = \"join\"\nto = \"argument\"\nack = \"empty\"",
+                "take no store",
             ),
             ("[[rules]]\non = \"x\"\nack = \"maybe\"", "unknown variant"),
             ("[[rules]]\non = \"x\"\nstor = true", "unknown field"),
@@ -474,6 +460,38 @@ mod tests {
                 Err(e) => assert!(e.contains(why), "{text:?}: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn the_socketio_tutorial_s_server_is_one_rule() -> Result<(), String> {
+        let rules = parse(include_str!(
+            "../../examples/socketio-tutorial/chatoxide.toml"
+        ))?;
+        let rule = rules.of("/").next().ok_or("no rule on /")?;
+        assert_eq!(rule.on, "chat message");
+        assert_eq!(rule.emit.as_deref(), Some("chat message"));
+        assert_eq!(rule.to, Target::Everyone);
+        assert_eq!(rule.ack, AckMode::Empty);
+        let tutorial = RoomName::parse("tutorial").map_err(|e| e.message)?;
+        assert_eq!(rule.store, Some(StoreIn::Room(tutorial.clone())));
+        assert_eq!(
+            rule.layout,
+            Layout {
+                text_argument: 0,
+                text_field: None,
+                key_argument: Some(1),
+                append: vec![AppendSpec::Id],
+                rebuilt: true,
+            }
+        );
+        assert_eq!(
+            rule.replay,
+            Some(Replay {
+                auth_field: "serverOffset".to_owned(),
+                room: tutorial,
+            })
+        );
+        Ok(())
     }
 
     #[test]
