@@ -13,6 +13,7 @@ import { startServer } from "../harness/server.js";
 import { createDatabase, holdWriteLock } from "../harness/database.js";
 import { TUTORIAL_CONFIG, tutorialClient, send, receivedAll, stored, seqOf } from "../harness/replay.js";
 import { unique, closeAll, eventually, WAIT_MS } from "../harness/client.js";
+import jwt from "jsonwebtoken";
 
 /** The offset of a client that has seen everything stored so far. */
 async function latest(server) {
@@ -190,6 +191,50 @@ describe("the tutorial's rule when storage does not answer", () => {
     } finally {
       if (!released) await lock.release();
       closeAll(a, watcher);
+    }
+  });
+});
+
+describe("the tutorial's rule in token mode", () => {
+  const secret = "replay-rules-secret";
+  const token = (sub, rooms) =>
+    jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + 300, ...(rooms ? { rooms } : {}) }, secret, { algorithm: "HS256" });
+  let server;
+  before(async () => {
+    server = await startServer({ args: ["--config", TUTORIAL_CONFIG], env: { JWT_SECRET: secret, API_KEY: "k" } });
+  });
+  after(() => server.close());
+
+  test("a token that does not allow the rule's room is sent none of it, replayed or live, and cannot store in it", async () => {
+    const connectWith = (tok) =>
+      new Promise((resolve, reject) => {
+        const s = io(server.url, { auth: { token: tok, serverOffset: 0 }, forceNew: true, reconnection: false, transports: ["websocket"] });
+        s.received = [];
+        s.on("chat message", (...args) => s.received.push(args));
+        s.once("connect", () => resolve(s)).once("connect_error", reject);
+      });
+    const allowed = await connectWith(token(unique("ann")));
+    const limited = await connectWith(token(unique("bob"), ["elsewhere"]));
+    try {
+      const text = unique("members-only");
+      assert.deepEqual(await allowed.timeout(WAIT_MS).emitWithAck("chat message", text, "k-1"), undefined);
+      await eventually(() => allowed.received.length === 1);
+      const refused = await limited.timeout(WAIT_MS).emitWithAck("chat message", "no", "k-2");
+      assert.equal(refused?.error?.code, "forbidden");
+      const late = await connectWith(token(unique("cat"), ["elsewhere"]));
+      const lateAllowed = await connectWith(token(unique("dan"), ["tutorial"]));
+      try {
+        await eventually(() => lateAllowed.received.length === 1);
+        // A barrier: another message reaches the allowed sockets; the limited ones had nothing.
+        await allowed.timeout(WAIT_MS).emitWithAck("chat message", unique("after"), "k-3");
+        await eventually(() => lateAllowed.received.length === 2 && allowed.received.length === 2);
+        assert.deepEqual(limited.received, []);
+        assert.deepEqual(late.received, []);
+      } finally {
+        closeAll(late, lateAllowed);
+      }
+    } finally {
+      closeAll(allowed, limited);
     }
   });
 });

@@ -13,7 +13,7 @@
 
 use super::args::Args;
 use super::layout;
-use super::socket_user::user_label;
+use super::socket_user::{grant_of, user_label};
 use crate::chat::{ChatError, HistoryQuery, Message, MessageId, RoomName};
 use crate::cluster::Link;
 use crate::rules::{Rule, Rules};
@@ -35,8 +35,8 @@ const PAGE: u64 = 500;
 /// Messages the task keeps after delivering them, so that a socket going live a moment after
 /// its catch-up is sent the few between from memory.
 const RECENT: usize = 1024;
-/// On a cluster node, how often a task looks in the store without being told: a notice lost
-/// while Redis was out of reach delays a message by at most this much.
+/// How often a task with live sockets looks in the store without being told: a notice lost
+/// while Redis was out of reach, or a read that failed, delays a message by at most this much.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// How long a catch-up waits, all told, for a socket whose buffer is full to read.
 const SLOW_READER: Duration = Duration::from_secs(30);
@@ -199,7 +199,7 @@ impl Feeds {
                 live: Vec::new(),
                 swept_at: 0,
             };
-            tokio::spawn(task.run(requests, cluster.is_some()));
+            tokio::spawn(task.run(requests));
             feeds.push(Feed {
                 rule: rule.clone(),
                 room: replay.room.clone(),
@@ -275,6 +275,10 @@ impl Feeds {
             let Some(feed) = self.feeds.iter().find(|f| Arc::ptr_eq(&f.rule, &rule)) else {
                 continue;
             };
+            // A token that does not allow the room reads none of it, replayed or live.
+            if !grant_of(&socket).is_ok_and(|grant| grant.allows(feed.room.as_str())) {
+                continue;
+            }
             match replay(store, &socket, feed, offset).await {
                 Ok(after) => {
                     let receiver = Box::new(socket.clone());
@@ -373,7 +377,7 @@ struct FeedTask {
 }
 
 impl FeedTask {
-    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>, cluster: bool) {
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         let mut look = tokio::time::interval(LOOK_EVERY);
         look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -382,7 +386,7 @@ impl FeedTask {
                     Some(request) => Some(request),
                     None => return,
                 },
-                _ = look.tick(), if cluster => None,
+                _ = look.tick() => None,
             };
             let mut joining = Vec::new();
             for request in first
@@ -400,7 +404,7 @@ impl FeedTask {
                 continue;
             }
             if let Err(err) = self.deliver_new().await {
-                tracing::warn!(error = %err, room = %self.room_name, "could not read the feed's new messages; retrying at the next notice");
+                tracing::warn!(error = %err, room = %self.room_name, "could not read the feed's new messages; looking again in a moment");
                 // The sockets waiting to go live cannot be told what lies between: they
                 // reconnect and catch up again.
                 for (receiver, _) in joining {
@@ -445,8 +449,6 @@ impl FeedTask {
                         }
                     });
                     self.remember(seq, args);
-                } else {
-                    self.recent_from = self.recent_from.max(seq);
                 }
                 cursor = seq;
             }
