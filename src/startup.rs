@@ -47,6 +47,9 @@ pub struct App {
 impl App {
     /// Opens storage (running migrations), wires Socket.IO and HTTP, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Before storage is opened: a mistyped folder stops the start at once.
+        let files = config.static_dir.as_deref().map(http::StaticDir::open);
+        let files = files.transpose()?;
         metrics_from_zero(&config.rules);
         let (state, writer, node, feeds) = chat_state(&config).await?;
         let admin = config.admin.clone().map(admin::Admin::new);
@@ -54,7 +57,7 @@ impl App {
         let (io, socketio) =
             namespaces(engine, node.as_ref(), &config, &state, admin.as_ref()).await?;
         let headcount = tell_headcounts(&state, &io);
-        let router = routes(socketio, &config, &state, &io, node.as_ref());
+        let router = routes(socketio, &config, &state, &io, node.as_ref(), files);
         let listener = listen(SocketAddr::from((config.host, config.port)))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         Ok(Self {
@@ -268,6 +271,7 @@ fn routes(
     state: &AppState,
     io: &Arc<dyn Fanout>,
     node: Option<&Node>,
+    static_dir: Option<http::StaticDir>,
 ) -> Router {
     let http_state = HttpState {
         app: state.clone(),
@@ -276,6 +280,7 @@ fn routes(
         api_key: config.api_key.as_ref().map(|key| Arc::from(key.expose())),
         metrics: telemetry::metrics(),
         chat_page: config.chat_page,
+        static_dir,
     };
     socketio(http::router(http_state))
         .layer(axum::middleware::from_fn_with_state(

@@ -11,6 +11,7 @@ use crate::secret::{Secret, SecretUrl};
 use crate::store::WriterConfig;
 use clap::Parser;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The resolved configuration the server runs with. Its `Debug` is safe to log: every secret in
@@ -58,6 +59,8 @@ pub struct Config {
     pub admin: Option<AdminCredentials>,
     /// Whether `/` serves the chat page.
     pub chat_page: bool,
+    /// Set: this folder's files are served at `/`, before the chat page (checked at start).
+    pub static_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -113,6 +116,7 @@ impl Config {
             large_room: chat.large_room,
             admin: s.admin.resolve()?,
             chat_page: server.chat_page,
+            static_dir: server.static_dir,
         })
     }
 

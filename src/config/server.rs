@@ -1,8 +1,9 @@
-//! Listening and serving: the address, the chat page, CORS, the transport's buffers and
-//! timeouts, and the shutdown's grace.
+//! Listening and serving: the address, the chat page, a frontend's own files, CORS, the
+//! transport's buffers and timeouts, and the shutdown's grace.
 
 use super::compat::Defaults;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 section! {
@@ -48,9 +49,14 @@ section! {
         #[arg(long, env = "CHATOXIDE_TCP_USER_TIMEOUT_MS")]
         pub tcp_user_timeout_ms: Option<u64>,
         /// Serve the chat page (plain HTML and JavaScript embedded in the binary) at `/`; false:
-        /// `/` answers 404 [default: true].
+        /// `/` answers 404, or the static directory's index.html [default: true].
         #[arg(long, env = "CHATOXIDE_CHAT_PAGE")]
         pub chat_page: Option<bool>,
+        /// Folder of a frontend's own files, served at `/` as Node's `express.static` serves one
+        /// (index.html, ETag, no listing, no dotfiles); chatoxide's own routes win over it, and a
+        /// path it lacks falls through to the chat page; it must exist [default: unset].
+        #[arg(long, env = "CHATOXIDE_STATIC_DIR")]
+        pub static_dir: Option<PathBuf>,
     }
 }
 
@@ -68,6 +74,7 @@ pub(super) struct Server {
     pub ping_timeout: Duration,
     pub tcp_user_timeout: Duration,
     pub chat_page: bool,
+    pub static_dir: Option<PathBuf>,
 }
 
 impl ServerSettings {
@@ -98,6 +105,7 @@ impl ServerSettings {
             ping_timeout: millis(self.ping_timeout_ms, 20_000, 100, 600_000),
             tcp_user_timeout: millis(self.tcp_user_timeout_ms, 30_000, 1_000, 3_600_000),
             chat_page: self.chat_page.unwrap_or(true),
+            static_dir: self.static_dir,
         }
     }
 }

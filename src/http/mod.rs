@@ -1,5 +1,6 @@
 //! The HTTP face: health, readiness, metrics, the message routes (history for its readers,
-//! publishing for trusted backends), and the chat page at `/`.
+//! publishing for trusted backends), and at `/` the chat page, a frontend's own files
+//! (`--static-dir`), or both: chatoxide's routes first, then the directory, then the chat page.
 
 mod api_key;
 pub mod client;
@@ -10,6 +11,7 @@ mod metrics;
 mod page;
 mod reader;
 pub mod sessions;
+mod static_files;
 
 use crate::cluster::Link;
 use crate::realtime::Fanout;
@@ -17,6 +19,8 @@ use crate::state::AppState;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
+
+pub use static_files::StaticDir;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -27,8 +31,10 @@ pub struct HttpState {
     pub redis: Option<Link>,
     pub api_key: Option<Arc<str>>,
     pub metrics: PrometheusHandle,
-    /// Whether `/` serves the chat page (else it answers 404).
+    /// Whether `/` serves the chat page (else 404, or the static directory's index.html).
     pub chat_page: bool,
+    /// Set: the router's fallback serves its files, before the chat page's.
+    pub static_dir: Option<StaticDir>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -37,10 +43,19 @@ pub fn router(state: HttpState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(messages::router());
-    let router = if state.chat_page {
-        router.merge(page::router(state.app.auth.takes_tokens()))
-    } else {
-        router
+    let tokens = state.app.auth.takes_tokens();
+    let router = match (state.static_dir.clone(), state.chat_page) {
+        // The fallback, so any route above wins; what the directory lacks, the chat page has.
+        (Some(dir), chat_page) => {
+            let otherwise = if chat_page {
+                page::router(tokens)
+            } else {
+                Router::new()
+            };
+            router.merge(static_files::router(dir, otherwise))
+        }
+        (None, true) => router.merge(page::router(tokens)),
+        (None, false) => router,
     };
     router.with_state(state)
 }
