@@ -326,6 +326,7 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     counter_from_zero(names::ABUSE_DISCONNECTS);
     counter_from_zero(names::REPLAYED);
     counter_from_zero(names::REPLAY_FAILURES);
+    counter_from_zero(names::FEED_CATCH_UPS);
     metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 

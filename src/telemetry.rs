@@ -256,6 +256,7 @@ pub mod names {
     pub const REDIS_DROPPED: &str = "chatoxide_redis_dropped_total";
     pub const REPLAYED: &str = "chatoxide_replayed_messages_total";
     pub const REPLAY_FAILURES: &str = "chatoxide_replay_failures_total";
+    pub const FEED_CATCH_UPS: &str = "chatoxide_feed_catch_ups_total";
 }
 
 fn describe() {
@@ -322,6 +323,10 @@ fn describe() {
     describe_counter!(
         names::REPLAYED,
         "Stored messages sent to connecting sockets by relay rules with replay."
+    );
+    describe_counter!(
+        names::FEED_CATCH_UPS,
+        "Live sockets of replaying rules whose send buffer was full: sent back to catch up from the store."
     );
     describe_counter!(
         names::REPLAY_FAILURES,

@@ -195,6 +195,39 @@ describe("the tutorial's rule when storage does not answer", () => {
   });
 });
 
+describe("the tutorial's rule with send buffers smaller than a burst", () => {
+  let server;
+  before(async () => {
+    // 16 packets per socket: a burst of 300 overflows every receiver many times over.
+    server = await startServer({ args: ["--config", TUTORIAL_CONFIG], env: { CHATOXIDE_SOCKET_BUFFER: "16", CHATOXIDE_RATE_LIMITS: "false" } });
+  });
+  after(() => server.close());
+
+  test("a socket whose buffer is full catches up from the store: every message once, in order, nobody cut", async () => {
+    const sockets = [];
+    try {
+      for (let i = 0; i < 20; i++) sockets.push(await tutorialClient(server));
+      const disconnects = sockets.map(() => 0);
+      sockets.forEach((s, i) => s.on("disconnect", () => (disconnects[i] += 1)));
+      const acks = [];
+      for (let i = 0; i < 300; i++) {
+        const from = sockets[i % sockets.length];
+        acks.push(send(from, `burst-${i}`, `${from.id}-${i}`));
+      }
+      await Promise.all(acks);
+      const history = await stored(server);
+      assert.equal(history.length, 300);
+      for (const s of sockets) assert.deepEqual(await receivedAll(s, 300), history);
+      assert.deepEqual(disconnects, sockets.map(() => 0), "nobody was disconnected");
+      const scraped = await (await server.fetch("/metrics")).text();
+      const caughtUp = Number(/^chatoxide_feed_catch_ups_total (\d+)/m.exec(scraped)?.[1]);
+      assert.ok(caughtUp > 0, "the full buffers were caught up from the store");
+    } finally {
+      closeAll(...sockets);
+    }
+  });
+});
+
 describe("the tutorial's rule in token mode", () => {
   const secret = "replay-rules-secret";
   const token = (sub, rooms) =>

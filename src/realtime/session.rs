@@ -234,14 +234,10 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
 
 /// Runs once the client knows it is connected: the replays of the namespace's rules, then live
 /// delivery of what they store.
-async fn on_connect<A: Adapter>(
-    socket: SocketRef<A>,
-    State(app): State<AppState>,
-    State(feeds): State<Feeds>,
-) {
+async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(feeds): State<Feeds>) {
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
     if let Some(offsets) = socket.extensions.remove::<Offsets>() {
-        feeds.catch_up(&app.store, socket, offsets).await;
+        feeds.catch_up(socket, offsets).await;
     }
 }
 

@@ -93,7 +93,30 @@ enum Request {
 struct Feed {
     rule: Arc<Rule>,
     room: RoomName,
+    store: Store,
     tasks: mpsc::UnboundedSender<Request>,
+}
+
+impl Feed {
+    /// Replays to `receiver` what was stored after `offset`, then hands it to the feed's task
+    /// to go live. A receiver that cannot be caught up is cut: live delivery without what it
+    /// missed would leave a hole it cannot see, so it reconnects and tries again instead.
+    async fn catch_up(&self, receiver: Box<dyn Receiver>, offset: Offset) {
+        match replay(&self.store, receiver.as_ref(), self, offset).await {
+            Ok(after) => {
+                let _ = self.tasks.send(Request::Live { receiver, after });
+            }
+            Err(err) => {
+                tracing::warn!(socket = %receiver.label(), error = %err, "could not replay: disconnecting");
+                metrics::counter!(names::REPLAY_FAILURES).increment(1);
+                receiver.cut();
+            }
+        }
+    }
+
+    fn event(&self) -> &str {
+        self.rule.emit.as_deref().unwrap_or(&self.rule.on)
+    }
 }
 
 /// Every replaying rule's feed on this node. Cheap to clone.
@@ -116,13 +139,14 @@ impl Feeds {
         for rule in rules.iter() {
             let Some(replay) = &rule.replay else { continue };
             let (tasks, requests) = mpsc::unbounded_channel();
-            let task = FeedTask::new(rule.clone(), replay.room.clone(), store.clone());
-            tokio::spawn(task.run(requests));
-            feeds.push(Feed {
+            let feed = Feed {
                 rule: rule.clone(),
                 room: replay.room.clone(),
+                store: store.clone(),
                 tasks,
-            });
+            };
+            tokio::spawn(FeedTask::new(feed.clone()).run(requests));
+            feeds.push(feed);
         }
         let cluster = cluster.map(|(link, prefix)| (link, format!("{prefix}-feeds#")));
         let feeds = Self {
@@ -183,12 +207,7 @@ impl Feeds {
 
     /// Sends `socket` what each replaying rule of its namespace stored after the socket's
     /// offset, then delivers to it live. Runs once the socket is connected.
-    pub async fn catch_up<A: Adapter>(
-        &self,
-        store: &Store,
-        socket: SocketRef<A>,
-        offsets: Offsets,
-    ) {
+    pub async fn catch_up<A: Adapter>(&self, socket: SocketRef<A>, offsets: Offsets) {
         for (rule, offset) in offsets.0 {
             let Some(feed) = self.feeds.iter().find(|f| Arc::ptr_eq(&f.rule, &rule)) else {
                 continue;
@@ -197,20 +216,7 @@ impl Feeds {
             if !grant_of(&socket).is_ok_and(|grant| grant.allows(feed.room.as_str())) {
                 continue;
             }
-            match replay(store, &socket, feed, offset).await {
-                Ok(after) => {
-                    let receiver = Box::new(socket.clone());
-                    let _ = feed.tasks.send(Request::Live { receiver, after });
-                }
-                Err(err) => {
-                    // Live delivery without the missed messages would leave a hole the
-                    // client cannot see: it reconnects and tries again instead.
-                    tracing::warn!(sid = %socket.id, user = %user_label(&socket), error = %err, "could not replay: disconnecting");
-                    metrics::counter!(names::REPLAY_FAILURES).increment(1);
-                    let _ = socket.clone().disconnect();
-                    return;
-                }
-            }
+            feed.catch_up(Box::new(socket.clone()), offset).await;
         }
     }
 }
@@ -224,11 +230,11 @@ enum ReplayError {
     SlowReader,
 }
 
-/// Sends `socket` the room's messages after `offset`, page by page; returns the sequence
+/// Sends `receiver` the room's messages after `offset`, page by page; returns the sequence
 /// number it caught up to.
-async fn replay<A: Adapter>(
+async fn replay(
     store: &Store,
-    socket: &SocketRef<A>,
+    receiver: &dyn Receiver,
     feed: &Feed,
     offset: Offset,
 ) -> Result<i64, ReplayError> {
@@ -236,14 +242,14 @@ async fn replay<A: Adapter>(
         return Ok(0);
     };
     let mut after = offset.after(&room);
-    let event = feed.rule.emit.as_deref().unwrap_or(&feed.rule.on);
+    let event = feed.event();
     let mut patience = SLOW_READER;
     loop {
         let page = store.history(&room, page_after(&room, after)).await?;
         for message in &page.messages {
             if let Some(args) = layout::rebuilt(&feed.rule.layout, message) {
                 loop {
-                    match socket.send(event, &args) {
+                    match receiver.send(event, &args) {
                         Sent::Yes => break,
                         Sent::Gone => return Ok(after),
                         // A long history fills the socket's buffer: wait for the client to read.

@@ -2,15 +2,14 @@
 //! cursor and sends it to the live sockets in sequence order, and that lets a socket that caught
 //! up go live in the same turn, with what lies between.
 
-use super::{Receiver, Request, Sent, page_after, seq_of};
-use crate::chat::{HistoryQuery, RoomName};
+use super::offset::Offset;
+use super::{Feed, Receiver, Request, Sent, page_after, seq_of};
+use crate::chat::HistoryQuery;
 use crate::realtime::args::Args;
 use crate::realtime::layout;
-use crate::rules::Rule;
-use crate::store::{RoomRef, Store, StoreError};
+use crate::store::{RoomRef, StoreError};
 use crate::telemetry::names;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -23,10 +22,8 @@ const LOOK_EVERY: Duration = Duration::from_secs(2);
 
 /// One replaying rule's deliveries on this node.
 pub(super) struct FeedTask {
-    rule: Arc<Rule>,
-    room_name: RoomName,
+    feed: Feed,
     room: Option<RoomRef>,
-    store: Store,
     /// The last sequence number delivered live; `None` until first read.
     cursor: Option<i64>,
     /// The messages delivered last, with their sequence numbers, oldest first: every message
@@ -39,12 +36,10 @@ pub(super) struct FeedTask {
 }
 
 impl FeedTask {
-    pub(super) fn new(rule: Arc<Rule>, room_name: RoomName, store: Store) -> Self {
+    pub(super) fn new(feed: Feed) -> Self {
         Self {
-            rule,
-            room_name,
+            feed,
             room: None,
-            store,
             cursor: None,
             recent: VecDeque::new(),
             recent_from: 0,
@@ -80,11 +75,10 @@ impl FeedTask {
                 continue;
             }
             if let Err(err) = self.deliver_new().await {
-                tracing::warn!(error = %err, room = %self.room_name, "could not read the feed's new messages; looking again in a moment");
-                // The sockets waiting to go live cannot be told what lies between: they
-                // reconnect and catch up again.
-                for (receiver, _) in joining {
-                    receiver.cut();
+                tracing::warn!(error = %err, room = %self.feed.room, "could not read the feed's new messages; looking again in a moment");
+                // What lies between cannot be told now: they catch up again, from the store.
+                for (receiver, after) in joining {
+                    self.catch_up_again(receiver, after);
                 }
                 continue;
             }
@@ -102,28 +96,22 @@ impl FeedTask {
         };
         let Some(mut cursor) = self.cursor else {
             // The first look: what is stored already is the past, replayed by catch-ups.
-            let last = self.store.history(&room, latest()).await?;
+            let last = self.feed.store.history(&room, latest()).await?;
             let cursor = last.messages.last().and_then(seq_of).unwrap_or(0);
             self.cursor = Some(cursor);
             self.recent_from = cursor;
             return Ok(());
         };
-        let event = self.event().to_owned();
         loop {
-            let page = self.store.history(&room, page_after(&room, cursor)).await?;
+            let page = self
+                .feed
+                .store
+                .history(&room, page_after(&room, cursor))
+                .await?;
             for message in &page.messages {
                 let Some(seq) = seq_of(message) else { continue };
-                if let Some(args) = layout::rebuilt(&self.rule.layout, message) {
-                    self.live.retain(|r| match r.send(&event, &args) {
-                        Sent::Yes => true,
-                        Sent::Gone => false,
-                        Sent::Full => {
-                            tracing::warn!(socket = %r.label(), "socket buffer full: disconnecting a client that does not read; it catches up when it comes back");
-                            metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
-                            r.cut();
-                            false
-                        }
-                    });
+                if let Some(args) = layout::rebuilt(&self.feed.rule.layout, message) {
+                    self.send_live(&args, cursor);
                     self.remember(seq, args);
                 }
                 cursor = seq;
@@ -135,32 +123,60 @@ impl FeedTask {
         }
     }
 
+    /// Sends one message to every live socket; one whose buffer is full (it has everything up
+    /// to `before`) leaves the live ones to catch up from the store.
+    fn send_live(&mut self, args: &Args, before: i64) {
+        let mut i = 0;
+        while i < self.live.len() {
+            match self.live[i].send(self.feed.event(), args) {
+                Sent::Yes => i += 1,
+                Sent::Gone => {
+                    self.live.swap_remove(i);
+                }
+                Sent::Full => {
+                    let receiver = self.live.swap_remove(i);
+                    self.catch_up_again(receiver, before);
+                }
+            }
+        }
+    }
+
+    /// A socket too slow for live delivery (its buffer is full) catches up from the store, at
+    /// its own pace, from `after`, the last message it was sent; then it goes live again. The
+    /// store is its buffer: nothing is lost, nothing held in memory for it.
+    fn catch_up_again(&self, receiver: Box<dyn Receiver>, after: i64) {
+        tracing::debug!(socket = %receiver.label(), after, "socket buffer full: catching up from the store");
+        metrics::counter!(names::FEED_CATCH_UPS).increment(1);
+        let feed = self.feed.clone();
+        tokio::spawn(async move { feed.catch_up(receiver, Offset::Seq(after)).await });
+    }
+
     /// Sends a socket that caught up to `after` what was delivered since, and counts it live.
     async fn go_live(&mut self, receiver: Box<dyn Receiver>, after: i64) {
         let cursor = self.cursor.unwrap_or(0);
-        let event = self.event().to_owned();
-        let between: Vec<Args> = if after >= self.recent_from {
+        let between: Vec<(i64, Args)> = if after >= self.recent_from {
             self.recent
                 .iter()
                 .filter(|(seq, _)| *seq > after)
-                .map(|(_, args)| args.clone())
+                .cloned()
                 .collect()
         } else {
             match self.read_between(after, cursor).await {
                 Ok(between) => between,
                 Err(err) => {
-                    tracing::warn!(socket = %receiver.label(), error = %err, "could not read what a socket missed: disconnecting it");
-                    receiver.cut();
+                    tracing::debug!(socket = %receiver.label(), error = %err, "could not read what a socket missed");
+                    self.catch_up_again(receiver, after);
                     return;
                 }
             }
         };
-        for args in &between {
-            match receiver.send(&event, args) {
-                Sent::Yes => {}
+        let mut sent = after;
+        for (seq, args) in &between {
+            match receiver.send(self.feed.event(), args) {
+                Sent::Yes => sent = *seq,
                 Sent::Gone => return,
                 Sent::Full => {
-                    receiver.cut();
+                    self.catch_up_again(receiver, sent);
                     return;
                 }
             }
@@ -177,20 +193,30 @@ impl FeedTask {
         }
     }
 
-    /// The rebuilt messages stored after `after` up to `cursor`.
-    async fn read_between(&mut self, mut after: i64, cursor: i64) -> Result<Vec<Args>, StoreError> {
+    /// The rebuilt messages stored after `after` up to `cursor`, with their sequence numbers.
+    async fn read_between(
+        &mut self,
+        mut after: i64,
+        cursor: i64,
+    ) -> Result<Vec<(i64, Args)>, StoreError> {
         let Some(room) = self.room().await? else {
             return Ok(Vec::new());
         };
         let mut between = Vec::new();
         while after < cursor {
-            let page = self.store.history(&room, page_after(&room, after)).await?;
+            let page = self
+                .feed
+                .store
+                .history(&room, page_after(&room, after))
+                .await?;
             for message in &page.messages {
                 let Some(seq) = seq_of(message) else { continue };
                 if seq > cursor {
                     return Ok(between);
                 }
-                between.extend(layout::rebuilt(&self.rule.layout, message));
+                if let Some(args) = layout::rebuilt(&self.feed.rule.layout, message) {
+                    between.push((seq, args));
+                }
                 after = seq;
             }
             if !page.has_more {
@@ -211,13 +237,9 @@ impl FeedTask {
 
     async fn room(&mut self) -> Result<Option<RoomRef>, StoreError> {
         if self.room.is_none() {
-            self.room = self.store.room(&self.room_name).await?;
+            self.room = self.feed.store.room(&self.feed.room).await?;
         }
         Ok(self.room.clone())
-    }
-
-    fn event(&self) -> &str {
-        self.rule.emit.as_deref().unwrap_or(&self.rule.on)
     }
 }
 
