@@ -5,6 +5,7 @@
 
 mod acks;
 mod adapter;
+mod answers;
 mod channels;
 mod envelope;
 mod json;
