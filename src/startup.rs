@@ -1,6 +1,7 @@
 //! Building the app from its configuration, and running it until told to stop.
 
-use crate::cluster::{ClusterAdapter, Node};
+use crate::cluster::{ClusterAdapter, Node, NodeAdapter};
+use crate::config::AdapterKind;
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
@@ -223,8 +224,9 @@ fn engine(
     }
 }
 
-/// The namespaces (the chat's, the rules', the admin UI's) on the adapter of this process: the
-/// Redis adapter on a cluster node, the local one otherwise.
+/// The namespaces (the chat's, the rules', the admin UI's) on the adapter of this process: on a
+/// cluster node the Redis adapter (socketioxide-redis, or Node's format), the local one
+/// otherwise.
 async fn namespaces(
     engine: socketioxide::SocketIoBuilder,
     node: Option<&Node>,
@@ -234,6 +236,16 @@ async fn namespaces(
 ) -> anyhow::Result<(Arc<dyn Fanout>, SocketIoLayer)> {
     let limits = state.limits.clone();
     Ok(match node {
+        Some(node) if node.adapter_kind() == AdapterKind::Node => {
+            let (layer, io) = engine
+                .with_adapter::<NodeAdapter>(node.node_adapter())
+                .build_layer();
+            realtime::attach_cluster(&io, &config.rules).await?;
+            if let Some(admin) = admin {
+                admin::attach_cluster(&io, admin, config.node_name(), limits).await?;
+            }
+            (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+        }
         Some(node) => {
             let (layer, io) = engine
                 .with_adapter::<ClusterAdapter>(node.adapter())

@@ -7,7 +7,6 @@
 mod describe;
 mod watch;
 
-use crate::cluster::ClusterAdapter;
 use crate::config::AdminCredentials;
 use crate::limits::RateLimits;
 use crate::realtime::Args;
@@ -22,6 +21,7 @@ use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::{RemoteSocket, Sid};
+use socketioxide_core::adapter::DefinedAdapter;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -79,18 +79,20 @@ pub fn attach(io: &SocketIo<LocalAdapter>, admin: &Admin, server_id: String, lim
 }
 
 /// Serves `/admin` on a cluster node's `io`, once its channels are subscribed in Redis.
-pub async fn attach_cluster(
-    io: &SocketIo<ClusterAdapter>,
+pub async fn attach_cluster<A, E>(
+    io: &SocketIo<A>,
     admin: &Admin,
     server_id: String,
     limits: RateLimits,
-) -> anyhow::Result<()> {
-    io.ns(
-        NAMESPACE,
-        welcome::<ClusterAdapter>.with(login::<ClusterAdapter>),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("subscribing to the admin namespace's channels: {e}"))?;
+) -> anyhow::Result<()>
+where
+    A: Adapter + DefinedAdapter,
+    A::InitRes: std::future::Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    io.ns(NAMESPACE, welcome::<A>.with(login::<A>))
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to the admin namespace's channels: {e}"))?;
     if let Some(asks) = admin.take_asks() {
         Watcher::start(io.clone(), limits, server_id, asks);
     }

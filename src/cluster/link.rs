@@ -167,14 +167,15 @@ fn flip(state: &AtomicBool, up: bool) {
     }
 }
 
-/// Hands a pub/sub message to the stream of its channel. A full stream drops the message: the
-/// connection's reader must never wait, or every channel and command would stall behind it.
+/// Hands a pub/sub message to the stream of its channel (or of the pattern it matched). A full
+/// stream drops the message: the connection's reader must never wait, or every channel and
+/// command would stall behind it.
 fn route(push: PushInfo, handlers: &Handlers) {
-    let Some((chan, payload)) = message_of(push) else {
+    let Some((key, chan, payload)) = message_of(push) else {
         return;
     };
     let handlers = handlers.read().unwrap_or_else(PoisonError::into_inner);
-    let Some(stream) = handlers.get(&chan) else {
+    let Some(stream) = handlers.get(&key) else {
         tracing::debug!(chan, "message on a channel nobody listens to");
         return;
     };
@@ -185,18 +186,84 @@ fn route(push: PushInfo, handlers: &Handlers) {
     }
 }
 
-/// The channel and payload of a pub/sub message; `None` for other pushes (subscribe replies).
-fn message_of(push: PushInfo) -> Option<(String, Vec<u8>)> {
-    if !matches!(
-        push.kind,
-        redis::PushKind::Message | redis::PushKind::SMessage
-    ) {
-        return None;
-    }
+/// The subscription a pub/sub message came through (its channel, or the pattern it matched),
+/// its channel and its payload; `None` for other pushes (subscribe replies).
+fn message_of(push: PushInfo) -> Option<(String, String, Vec<u8>)> {
+    let pattern = match push.kind {
+        redis::PushKind::Message | redis::PushKind::SMessage => false,
+        redis::PushKind::PMessage => true,
+        _ => return None,
+    };
     let mut data = push.data.into_iter();
+    let pattern = if pattern {
+        Some(String::from_redis_value(data.next()?).ok()?)
+    } else {
+        None
+    };
     let chan = String::from_redis_value(data.next()?).ok()?;
     let payload = Vec::<u8>::from_redis_value(data.next()?).ok()?;
-    Some((chan, payload))
+    Some((pattern.unwrap_or_else(|| chan.clone()), chan, payload))
+}
+
+impl Link {
+    /// Every message on `channels` and on the channels matching `patterns` (Redis glob
+    /// syntax), with its channel, in one stream in the order Redis delivered them: a Node
+    /// node's join followed by a broadcast to the room is applied before the broadcast.
+    pub async fn subscribe_in_order(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+        size: usize,
+    ) -> Result<mpsc::Receiver<ChanItem>, LinkError> {
+        let (tx, rx) = mpsc::channel(size);
+        for key in channels.iter().chain(&patterns) {
+            self.listen(key, tx.clone());
+        }
+        let mut conn = self.conn.clone();
+        let mut res = conn.subscribe(&channels).await;
+        if res.is_ok() {
+            res = conn.psubscribe(&patterns).await;
+        }
+        if let Err(err) = self.observe("subscribe", res) {
+            channels
+                .iter()
+                .chain(&patterns)
+                .for_each(|key| self.forget(key));
+            return Err(err);
+        }
+        Ok(rx)
+    }
+
+    /// Ends what [`Link::subscribe_in_order`] started.
+    pub async fn unsubscribe_all(
+        &self,
+        channels: Vec<String>,
+        patterns: Vec<String>,
+    ) -> Result<(), LinkError> {
+        channels
+            .iter()
+            .chain(&patterns)
+            .for_each(|key| self.forget(key));
+        let mut conn = self.commands()?;
+        let res = conn.unsubscribe(&channels).await;
+        self.observe("unsubscribe", res)?;
+        let res = conn.punsubscribe(&patterns).await;
+        self.observe("unsubscribe", res)
+    }
+
+    fn listen(&self, key: &str, stream: mpsc::Sender<ChanItem>) {
+        self.handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_owned(), stream);
+    }
+
+    fn forget(&self, key: &str) {
+        self.handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 impl Driver for Link {
@@ -222,26 +289,17 @@ impl Driver for Link {
     ) -> Result<MessageStream<ChanItem>, LinkError> {
         let (tx, rx) = mpsc::channel(size);
         // Listening before subscribing: nothing published in between is lost.
-        self.handlers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(chan.clone(), tx);
+        self.listen(&chan, tx);
         let res = self.conn.clone().subscribe(chan.as_str()).await;
         if let Err(err) = self.observe("subscribe", res) {
-            self.handlers
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&chan);
+            self.forget(&chan);
             return Err(err);
         }
         Ok(MessageStream::new(rx))
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
-        self.handlers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&chan);
+        self.forget(&chan);
         let mut conn = self.commands()?;
         let res = conn.unsubscribe(chan).await;
         self.observe("unsubscribe", res)

@@ -2,12 +2,14 @@
 //! every other process on the same Redis and prefix (docs/cluster.md).
 
 mod link;
+mod node_adapter;
 mod presence;
 
 pub use link::{Link, LinkError};
+pub use node_adapter::{NodeAdapter, NodeAdapterCtr, NodeAdapterError};
 pub use presence::Registry;
 
-use crate::config::ClusterConfig;
+use crate::config::{AdapterKind, ClusterConfig};
 use crate::presence::Counts;
 use crate::telemetry::{self, names};
 use anyhow::Context;
@@ -54,7 +56,7 @@ impl Node {
             tokio::spawn(link.clone().watch(stop.clone())),
             tokio::spawn(keeper.run(stop.clone())),
         ];
-        tracing::info!(node = %config.node_id, prefix = %config.prefix, "joined the cluster");
+        tracing::info!(node = %config.node_id, prefix = %config.prefix, adapter = ?config.adapter, "joined the cluster");
         Ok((
             Self {
                 link,
@@ -73,6 +75,21 @@ impl Node {
             .with_prefix(self.config.prefix.clone())
             .with_stream_buffer(self.config.buffer);
         RedisAdapterCtr::new_with_driver(self.link.clone(), config)
+    }
+
+    /// The format this node speaks on Redis.
+    pub fn adapter_kind(&self) -> AdapterKind {
+        self.config.adapter
+    }
+
+    /// The constructor of the Node-format adapter (`REDIS_ADAPTER=node`): Node's channels under
+    /// the cluster's prefix as its `key`, over this node's link.
+    pub fn node_adapter(&self) -> NodeAdapterCtr {
+        NodeAdapterCtr::new(
+            self.link.clone(),
+            self.config.prefix.clone(),
+            self.config.buffer,
+        )
     }
 
     /// Withdraws this node's users from presence and stops its tasks.

@@ -9,9 +9,15 @@ section! {
         /// Redis 7 (RESP3) URL: set, this process is a node of a cluster.
         #[arg(long, env = "REDIS_URL", hide_env_values = true)]
         pub redis_url: Option<SecretUrl>,
-        /// Prefix of every Redis key and channel, so that clusters can share a Redis [default: chatoxide].
+        /// Prefix of every Redis key and channel, so that clusters can share a Redis; with
+        /// `--redis-adapter node` it is the Node adapter's `key` [default: chatoxide; socket.io with node].
         #[arg(long, env = "REDIS_PREFIX")]
         pub redis_prefix: Option<String>,
+        /// The format nodes speak on Redis: `socketioxide` (socketioxide-redis) or `node`
+        /// (`@socket.io/redis-adapter` 8.x: Node socket.io servers and chatoxide nodes in one
+        /// cluster) [default: socketioxide].
+        #[arg(long, env = "REDIS_ADAPTER")]
+        pub redis_adapter: Option<AdapterKind>,
         /// Milliseconds after which the users of a node that stopped sending heartbeats (it crashed
         /// or lost Redis) drop out of presence [default: 15000].
         #[arg(long, env = "CHATOXIDE_PRESENCE_TTL_MS")]
@@ -26,10 +32,32 @@ section! {
     }
 }
 
+/// The format a cluster's nodes speak on Redis (docs/cluster.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// socketioxide-redis: chatoxide nodes only.
+    Socketioxide,
+    /// `@socket.io/redis-adapter` 8.x: Node socket.io servers and chatoxide nodes together.
+    Node,
+}
+
+impl AdapterKind {
+    /// The prefix of keys and channels when none is set: Node's default `key` in node mode.
+    fn default_prefix(self) -> &'static str {
+        match self {
+            Self::Socketioxide => "chatoxide",
+            Self::Node => "socket.io",
+        }
+    }
+}
+
 /// A cluster node's settings (docs/cluster.md).
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
     pub redis_url: SecretUrl,
+    /// The format of events and requests between nodes.
+    pub adapter: AdapterKind,
     /// Prefix of every key and channel this cluster uses in Redis.
     pub prefix: String,
     /// How long a node's users stay in presence after its last heartbeat.
@@ -45,7 +73,8 @@ impl ClusterSettings {
         let Some(redis_url) = self.redis_url.filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        let prefix = self.redis_prefix.unwrap_or_else(|| "chatoxide".to_owned());
+        let adapter = self.redis_adapter.unwrap_or(AdapterKind::Socketioxide);
+        let prefix = (self.redis_prefix).unwrap_or_else(|| adapter.default_prefix().to_owned());
         anyhow::ensure!(
             !prefix.is_empty() && !prefix.contains('#'),
             "REDIS_PREFIX must be non-empty and without '#'"
@@ -70,6 +99,7 @@ impl ClusterSettings {
         );
         Ok(Some(ClusterConfig {
             redis_url,
+            adapter,
             prefix,
             presence_ttl,
             buffer,
@@ -109,6 +139,13 @@ mod tests {
     #[test]
     fn cluster_settings_are_checked() {
         assert!(node(|s| s.redis_prefix = Some("a#b".into())).is_err());
+        let node_mode = node(|s| s.redis_adapter = Some(AdapterKind::Node))
+            .ok()
+            .flatten();
+        assert_eq!(
+            node_mode.map(|c| (c.adapter, c.prefix)),
+            Some((AdapterKind::Node, "socket.io".to_owned()))
+        );
         assert!(node(|s| s.presence_ttl_ms = Some(2999)).is_err());
         assert!(node(|s| s.redis_buffer = Some(0)).is_err());
         assert!(node(|s| s.node_id = Some("a:b".into())).is_err());

@@ -26,7 +26,7 @@ mod writer;
 pub use admin::{AdminCredentials, AdminSettings};
 pub use chat::ChatSettings;
 pub use cli::{Cli, Command, ImportArgs};
-pub use cluster::{ClusterConfig, ClusterSettings};
+pub use cluster::{AdapterKind, ClusterConfig, ClusterSettings};
 pub use compat::CompatSettings;
 pub use identity::{AuthMode, IdentitySettings, TokenRules};
 pub use limits::LimitSettings;

@@ -226,7 +226,9 @@ async fn move_socket<A: Adapter>(
     };
     if rule.action == Action::Join {
         // A socket's rooms cost memory for as long as it lives: bounded whatever the limits.
-        let held = socket.rooms().len();
+        // The room of the socket's own id is Node's convention, not one the user joined.
+        let own = socket.id.to_string();
+        let held = socket.rooms().iter().filter(|r| **r != own).count();
         if held >= MAX_RULE_ROOMS {
             return Err(ChatError::forbidden(format!(
                 "at most {MAX_RULE_ROOMS} rooms per socket; leave one first"

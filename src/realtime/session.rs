@@ -7,7 +7,6 @@ use super::reply::Reply;
 use super::socket_user::user_label;
 use super::{command, relay};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
-use crate::cluster::ClusterAdapter;
 use crate::identity::{Credentials, Identity};
 use crate::limits::RateLimits;
 use crate::presence::Connection;
@@ -20,7 +19,9 @@ use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::DefinedAdapter;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::AbortHandle;
@@ -41,20 +42,19 @@ pub fn attach(io: &SocketIo<LocalAdapter>, rules: &Rules) {
 
 /// Serves the chat on namespace `/` of a cluster node's `io`, and the namespaces relay rules
 /// open, once their channels are subscribed in Redis.
-pub async fn attach_cluster(io: &SocketIo<ClusterAdapter>, rules: &Rules) -> anyhow::Result<()> {
-    io.ns(
-        CHAT_NAMESPACE,
-        on_connect::<ClusterAdapter>.with(handshake::<ClusterAdapter>),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("subscribing to the cluster's channels: {e}"))?;
-    for ns in rules.extra_namespaces() {
-        io.ns(
-            ns.to_owned(),
-            on_connect::<ClusterAdapter>.with(relay_handshake::<ClusterAdapter>),
-        )
+pub async fn attach_cluster<A, E>(io: &SocketIo<A>, rules: &Rules) -> anyhow::Result<()>
+where
+    A: Adapter + DefinedAdapter,
+    A::InitRes: Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    io.ns(CHAT_NAMESPACE, on_connect::<A>.with(handshake::<A>))
         .await
-        .map_err(|e| anyhow::anyhow!("subscribing to the channels of namespace {ns}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("subscribing to the cluster's channels: {e}"))?;
+    for ns in rules.extra_namespaces() {
+        io.ns(ns.to_owned(), on_connect::<A>.with(relay_handshake::<A>))
+            .await
+            .map_err(|e| anyhow::anyhow!("subscribing to the channels of namespace {ns}: {e}"))?;
     }
     Ok(())
 }
@@ -145,6 +145,9 @@ fn refused<A: Adapter>(socket: &SocketRef<A>) -> impl FnOnce(ChatError) -> Refus
 
 /// What every admitted socket carries: who it is, what it may do, when its session ends.
 fn settle<A: Adapter>(socket: &SocketRef<A>, app: &AppState, user: User, grant: Grant) {
+    // As Node does, every socket is in a room named by its id: `io.to(id)` from any node (a
+    // Node socket.io one included, in a mixed cluster) reaches it.
+    socket.join(socket.id);
     RateLimits::connected(socket.req_parts());
     if let Some(limit) = app.auth.session_limit(&grant) {
         socket.extensions.insert(end_at_expiry(socket, limit));

@@ -2,7 +2,7 @@
 //! (The full cluster suite, with killed nodes and Redis outages, is js-client-tests/test/cluster.test.js.)
 
 use crate::support::{TestApp, spawn_app_with, unique};
-use chatoxide::config::{ClusterConfig, Config};
+use chatoxide::config::{AdapterKind, ClusterConfig, Config};
 use serde_json::json;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ async fn redis_url() -> Option<String> {
     None
 }
 
-async fn two_nodes(url: &str, db: &std::path::Path) -> (TestApp, TestApp) {
+async fn two_nodes(url: &str, db: &std::path::Path, adapter: AdapterKind) -> (TestApp, TestApp) {
     let prefix = unique("chatoxide-test");
     let mut nodes = Vec::new();
     for id in ["a", "b"] {
@@ -41,6 +41,7 @@ async fn two_nodes(url: &str, db: &std::path::Path) -> (TestApp, TestApp) {
         config.database_url = format!("sqlite://{}?mode=rwc", db.display()).into();
         config.cluster = Some(ClusterConfig {
             redis_url: url.into(),
+            adapter,
             prefix: prefix.clone(),
             presence_ttl: Duration::from_secs(3),
             buffer: 1024,
@@ -54,9 +55,18 @@ async fn two_nodes(url: &str, db: &std::path::Path) -> (TestApp, TestApp) {
 
 #[tokio::test]
 async fn a_message_sent_on_one_node_reaches_a_member_on_the_other() {
+    across_two_nodes(AdapterKind::Socketioxide).await;
+}
+
+#[tokio::test]
+async fn node_format_nodes_deliver_across_as_well() {
+    across_two_nodes(AdapterKind::Node).await;
+}
+
+async fn across_two_nodes(adapter: AdapterKind) {
     let Some(url) = redis_url().await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_nodes(&url, &dir.path().join("chat.db")).await;
+    let (a, b) = two_nodes(&url, &dir.path().join("chat.db"), adapter).await;
     let (room, alice, bob) = (unique("cross"), unique("alice"), unique("bob"));
     let mut on_a = a.connect_as(&alice).await;
     let mut on_b = b.connect_as(&bob).await;
