@@ -18,6 +18,11 @@
 #                                 beside them against beside none
 #   bench/run.sh cluster [REPS]   the fanout scenario over 3 chatoxide nodes on Redis + PostgreSQL
 #                                 against 1 node, at stepped RATES
+#   bench/run.sh mixed [REPS]     the fanout scenario over pairs of nodes on one Redis (two senders,
+#                                 one on each node): two Node socket.io servers on
+#                                 @socket.io/redis-adapter, two chatoxide nodes in its format
+#                                 (REDIS_ADAPTER=node), two on chatoxide's native adapter, and one
+#                                 Node server with one chatoxide node (the rolling migration)
 #   bench/run.sh history          a page of 50 from a room of 1,000,000 messages (SQLite, PostgreSQL)
 #   bench/run.sh joinstorm [REPS] SOCKETS (5000) connected sockets send `join` for one room at the same
 #                                 moment: time to the last answer, failures, server CPU, the next
@@ -36,7 +41,8 @@
 # reconnect storm, and the `defaults` joinstorm runs, keep every default). Results: one JSON line
 # per run (per step for fanout) in bench/results/, then the medians and the ratios to Node.
 # Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432); TARGETS picks the
-# servers of the joinstorm and reconnect scenarios (e.g. TARGETS=chatoxide-sqlite).
+# servers of the joinstorm and reconnect scenarios (e.g. TARGETS=chatoxide-sqlite); the binaries
+# are looked for in CARGO_TARGET_DIR (target) as cargo builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +51,8 @@ reps=${2:-3}
 seconds=${SECONDS_PER_RUN:-10}
 pg=${PG:-postgres://postgres@127.0.0.1:5432}
 port=3200 # outside the ephemeral range 32768-60999
+bin=${CARGO_TARGET_DIR:-target}/release
+redis=${REDIS_URL:-redis://127.0.0.1:6379}
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$scenario.jsonl
 mkdir -p bench/results
 
@@ -120,34 +128,48 @@ launch() {
     node-memory) JOIN_STORE= JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
     chatoxide-cluster) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
-      REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}" REDIS_PREFIX="$redis_prefix" \
-      taskset -c 0 target/release/chatoxide >>"$server_dir/server.log" 2>&1 & ;;
+      REDIS_URL="$redis" REDIS_PREFIX="$redis_prefix" \
+      taskset -c 0 "$bin/chatoxide" >>"$server_dir/server.log" 2>&1 & ;;
     *) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
-      taskset -c 0 target/release/chatoxide >>"$server_dir/server.log" 2>&1 & ;;
+      taskset -c 0 "$bin/chatoxide" >>"$server_dir/server.log" 2>&1 & ;;
   esac
   server_pids=$!
   echo "$server_pids" >"$server_dir/pid"
   wait_ready
 }
 
-# start_cluster N: N chatoxide nodes on one fresh PostgreSQL database and a fresh Redis prefix,
-# all pinned to core 0 (one node gets the same CPU as three); sets $urls
-start_cluster() {
+# start_nodes KIND...: one cluster node per KIND on one fresh PostgreSQL database and a fresh
+# Redis prefix, all pinned to core 0 (one node gets the same CPU as three), on consecutive ports;
+# sets $urls. KIND: chatoxide (the native adapter, socketioxide-redis), chatoxide-node
+# (REDIS_ADAPTER=node: @socket.io/redis-adapter's format) or node (the Node baseline on
+# @socket.io/redis-adapter, its `key` the prefix).
+start_nodes() {
   server_dir=$(mktemp -d)
   db=$(fresh_pg cluster)
-  local prefix="bench-$$-$RANDOM" i
+  local prefix="bench-$$-$RANDOM" i=0 kind at
   urls=
-  for i in $(seq 0 $(($1 - 1))); do
-    RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} REDIS_PREFIX=$prefix \
-      CHATOXIDE_REDIS_BUFFER=${REDIS_BUFFER:-65536} PORT=$((port + i)) HOST=127.0.0.1 \
-      taskset -c 0 target/release/chatoxide >"$server_dir/node$i.log" 2>&1 &
+  for kind in "$@"; do
+    at=$((port + i))
+    case "$kind" in
+      node) REDIS_URL=$redis REDIS_PREFIX=$prefix DATABASE_URL=$db PORT=$at \
+        taskset -c 0 node bench/node-baseline/server.js >"$server_dir/node$i.log" 2>&1 & ;;
+      chatoxide | chatoxide-node)
+        local adapter=socketioxide
+        [ "$kind" = chatoxide-node ] && adapter=node
+        RUST_LOG=warn CHATOXIDE_RATE_LIMITS=false DATABASE_URL=$db REDIS_URL=$redis REDIS_PREFIX=$prefix \
+          REDIS_ADAPTER=$adapter CHATOXIDE_REDIS_BUFFER=${REDIS_BUFFER:-65536} PORT=$at HOST=127.0.0.1 \
+          taskset -c 0 "$bin/chatoxide" >"$server_dir/node$i.log" 2>&1 &
+        ;;
+      *) echo "unknown node kind $kind" >&2; return 1 ;;
+    esac
     server_pids="${server_pids:+$server_pids }$!"
-    wait_ready $((port + i))
-    urls="$urls${urls:+,}http://127.0.0.1:$((port + i))"
+    wait_ready "$at"
+    urls="$urls${urls:+,}http://127.0.0.1:$at"
+    i=$((i + 1))
   done
 }
 
-load() { taskset -c 1 target/release/chatoxide-load "$@" | tee -a "$results"; }
+load() { taskset -c 1 "$bin/chatoxide-load" "$@" | tee -a "$results"; }
 
 # timed TARGET LOAD-ARGS...: one latency-sensitive load on a fresh server and database, after a
 # PostgreSQL CHECKPOINT, so that one run's background flushing does not land in the next run's
@@ -227,7 +249,7 @@ case "$scenario" in
           holders=
           if [ "$held" -gt 0 ]; then
             for h in 1 2; do
-              taskset -c 1 target/release/chatoxide-load idle --url "$url" --pid "$server_pids" --connections $((held / 2)) \
+              taskset -c 1 "$bin/chatoxide-load" idle --url "$url" --pid "$server_pids" --connections $((held / 2)) \
                 --concurrency 500 --settle 1 --hold --prefix "r$rep-h$h" --label "$target held-$h" >"$server_dir/holder$h.json" &
               holders="$holders $!"
             done
@@ -247,9 +269,25 @@ case "$scenario" in
   cluster)
     for rep in $(seq "$reps"); do
       for nodes in 1 3; do
-        start_cluster "$nodes"
+        # shellcheck disable=SC2046 # one word per node
+        start_nodes $(printf 'chatoxide %.0s' $(seq "$nodes"))
         load fanout --urls "$urls" --pids "${server_pids// /,}" --receivers "${RECEIVERS:-1000}" --senders 3 \
           --rates "${RATES:-20,50,100,200,400}" --seconds "$seconds" --prefix "r$rep" --label "chatoxide ${nodes}-node"
+        stop_server
+      done
+    done
+    ;;
+  mixed)
+    # Each pair on its own fresh database and Redis key; the senders send the chat's `message`
+    # (stored, then broadcast to the room's others), as in the fanout scenario, one on each node.
+    for rep in $(seq "$reps"); do
+      for pair in "node-pair node node" "chatoxide-pair chatoxide-node chatoxide-node" \
+        "chatoxide-native-pair chatoxide chatoxide" "mixed-pair node chatoxide-node"; do
+        read -r name kinds <<<"$pair"
+        # shellcheck disable=SC2086 # $kinds is a list of node kinds
+        start_nodes $kinds
+        load fanout --urls "$urls" --pids "${server_pids// /,}" --receivers "${RECEIVERS:-1000}" --senders 2 \
+          --rates "${RATES:-10,20,50,100,200}" --seconds "$seconds" --prefix "r$rep" --label "$name mixed-${RECEIVERS:-1000}"
         stop_server
       done
     done
@@ -274,7 +312,7 @@ case "$scenario" in
         export DEFAULTS=1
         start "$target"
         out="$server_dir/load.out"
-        taskset -c 1 target/release/chatoxide-load reconnect --url "$url" --clients "${CLIENTS:-10000}" \
+        taskset -c 1 "$bin/chatoxide-load" reconnect --url "$url" --clients "${CLIENTS:-10000}" \
           --pid-file "$server_dir/pid" --prefix "r$rep" --label "$target reconnect" >"$out" &
         loader=$!
         until grep -q ready "$out" 2>/dev/null; do
@@ -299,7 +337,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster|joinstorm|reconnect [REPS] | history" >&2
+    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
     exit 2
     ;;
 esac

@@ -1,6 +1,7 @@
 // Medians of a results file (one JSON line per run, or per step of a fanout run), and ratios:
-// chatoxide to the Node baseline under the same load, a 3-node cluster to 1 node, and a
-// round trip beside 19,000 held connections to one beside none.
+// chatoxide to the Node baseline under the same load, a 3-node cluster to 1 node, a pair of
+// cluster nodes to the pair of Node servers (`mixed`), and a round trip beside 19,000 held
+// connections to one beside none.
 import { readFileSync } from "node:fs";
 
 const runs = readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -72,7 +73,7 @@ const ratios = [];
 for (const r of rows) {
   const [target, ...rest] = r.label.split(" ");
   const kind = rest.join(" ");
-  let base = byLabel.get(`node-postgres ${kind}`) ?? byLabel.get(`node-memory ${kind}`);
+  let base = byLabel.get(`node-postgres ${kind}`) ?? byLabel.get(`node-memory ${kind}`) ?? byLabel.get(`node-pair ${kind}`);
   let against = base?.label.split(" ")[0] ?? "node";
   if (target === "chatoxide" && /^3-node/.test(kind)) {
     base = byLabel.get(`chatoxide ${kind.replace(/^3-node/, "1-node")}`);
@@ -98,6 +99,7 @@ for (const r of rows) {
     row["all back ÷"] = ratio(r.back_after_listening_ms, base.back_after_listening_ms);
     row["server CPU ÷"] = ratio(r.server_cpu_secs, base.server_cpu_secs);
   } else if (r.deliveries_per_sec !== undefined) {
+    if (against === "node-pair") row["deliveries/s ×"] = ratio(r.deliveries_per_sec, base.deliveries_per_sec);
     row["CPU/delivery ÷"] = ratio(r.cpu_us_per_delivery, base.cpu_us_per_delivery);
     row["p99 ÷"] = ratio(r.p99_ms, base.p99_ms);
   }
@@ -119,7 +121,7 @@ if (capacity.size) {
   console.log("fanout: deliveries/s at p99 < 50 ms with none lost (the highest step that held)");
   console.table([...capacity].map(([group, deliveries]) => {
     const [target, ...rest] = group.split(" ");
-    const node = capacity.get(`node-postgres ${rest.join(" ")}`);
-    return { group, deliveries_per_sec: deliveries, "× node": target === "node-postgres" ? null : ratio(deliveries, node) };
+    const node = capacity.get(`node-postgres ${rest.join(" ")}`) ?? capacity.get(`node-pair ${rest.join(" ")}`);
+    return { group, deliveries_per_sec: deliveries, "× node": target.startsWith("node-") ? null : ratio(deliveries, node) };
   }));
 }

@@ -4,8 +4,13 @@
 // `auth.username`, `join { room }`, `message { room, text, client_id }` (the room gets
 // `message`), `typing { room, typing }` (the room gets a volatile `typing`).
 //   DATABASE_URL=postgres://... PORT=3100 node server.js
+// With REDIS_URL it is a node of a cluster on @socket.io/redis-adapter 8.x (node-redis 4), its
+// `key` REDIS_PREFIX (default `socket.io`): the Node side of bench/run.sh's `mixed` scenario,
+// where chatoxide nodes with REDIS_ADAPTER=node join the same cluster.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { createClient } from "redis";
 import pg from "pg";
 
 const port = Number(process.env.PORT ?? 3100);
@@ -18,8 +23,26 @@ await pool.query(`CREATE TABLE IF NOT EXISTS node_messages (
 await pool.query(`CREATE TABLE IF NOT EXISTS node_memberships (
   room TEXT NOT NULL, user_id TEXT NOT NULL, user_name TEXT NOT NULL, PRIMARY KEY (room, user_id))`);
 
-const http = createServer();
-const io = new Server(http, { cors: { origin: "*" }, perMessageDeflate: false, httpCompression: false });
+/** The cluster's adapter with REDIS_URL, socket.io's in-memory one without. */
+async function redisAdapter() {
+  if (!process.env.REDIS_URL) return {};
+  const pub = createClient({ url: process.env.REDIS_URL });
+  const sub = pub.duplicate();
+  pub.on("error", (err) => console.error("redis pub:", err.message));
+  sub.on("error", (err) => console.error("redis sub:", err.message));
+  await Promise.all([pub.connect(), sub.connect()]);
+  return { adapter: createAdapter(pub, sub, { key: process.env.REDIS_PREFIX || "socket.io" }) };
+}
+
+// Paths other than socket.io's (the load tool reads every node's /metrics) are answered 404,
+// not left hanging.
+const http = createServer((_req, res) => res.writeHead(404).end());
+const io = new Server(http, {
+  cors: { origin: "*" },
+  perMessageDeflate: false,
+  httpCompression: false,
+  ...(await redisAdapter()),
+});
 
 io.on("connection", (socket) => {
   const name = socket.handshake.auth?.username ?? `guest-${socket.id.slice(0, 8)}`;
