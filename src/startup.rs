@@ -15,7 +15,9 @@ use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::serve::ListenerExt;
+use socketioxide::adapter::Adapter;
 use socketioxide::{ParserConfig, SocketIo};
+use socketioxide_core::adapter::DefinedAdapter;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -237,24 +239,12 @@ async fn namespaces(
     let limits = state.limits.clone();
     Ok(match node {
         Some(node) if node.adapter_kind() == AdapterKind::Node => {
-            let (layer, io) = engine
-                .with_adapter::<NodeAdapter>(node.node_adapter())
-                .build_layer();
-            realtime::attach_cluster(&io, &config.rules).await?;
-            if let Some(admin) = admin {
-                admin::attach_cluster(&io, admin, config.node_name(), limits).await?;
-            }
-            (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+            let engine = engine.with_adapter::<NodeAdapter>(node.node_adapter());
+            on_redis(engine, config, admin, limits).await?
         }
         Some(node) => {
-            let (layer, io) = engine
-                .with_adapter::<ClusterAdapter>(node.adapter())
-                .build_layer();
-            realtime::attach_cluster(&io, &config.rules).await?;
-            if let Some(admin) = admin {
-                admin::attach_cluster(&io, admin, config.node_name(), limits).await?;
-            }
-            (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
+            let engine = engine.with_adapter::<ClusterAdapter>(node.adapter());
+            on_redis(engine, config, admin, limits).await?
         }
         None => {
             let (layer, io) = engine.build_layer();
@@ -265,6 +255,27 @@ async fn namespaces(
             (Arc::new(io), Box::new(move |r: Router| r.layer(layer)))
         }
     })
+}
+
+/// The namespaces of a cluster node on the Redis adapter `A` (socketioxide-redis's, or Node's
+/// format), once their channels are subscribed.
+async fn on_redis<A, E>(
+    engine: socketioxide::SocketIoBuilder<A>,
+    config: &Config,
+    admin: Option<&admin::Admin>,
+    limits: RateLimits,
+) -> anyhow::Result<(Arc<dyn Fanout>, SocketIoLayer)>
+where
+    A: Adapter + DefinedAdapter,
+    A::InitRes: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let (layer, io) = engine.build_layer();
+    realtime::attach_cluster(&io, &config.rules).await?;
+    if let Some(admin) = admin {
+        admin::attach_cluster(&io, admin, config.node_name(), limits).await?;
+    }
+    Ok((Arc::new(io), Box::new(move |r: Router| r.layer(layer))))
 }
 
 /// Large rooms hear their member counts, once a second, for as long as the app runs.

@@ -194,14 +194,11 @@ impl CoreAdapter<Emitter> for NodeAdapter {
         rooms: impl RoomParam,
     ) -> Result<(), NodeAdapterError> {
         let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if let Some(target) = self.selection(&opts) {
-            let names = rooms.iter().map(|r| r.to_string()).collect();
-            self.publish_request(&Request::Join {
-                target,
-                rooms: names,
-            })
-            .await?;
-        }
+        self.tell_others(&opts, &rooms, |target, rooms| Request::Join {
+            target,
+            rooms,
+        })
+        .await?;
         self.local.add_sockets(opts, rooms);
         Ok(())
     }
@@ -212,14 +209,11 @@ impl CoreAdapter<Emitter> for NodeAdapter {
         rooms: impl RoomParam,
     ) -> Result<(), NodeAdapterError> {
         let rooms: Vec<Room> = rooms.into_room_iter().collect();
-        if let Some(target) = self.selection(&opts) {
-            let names = rooms.iter().map(|r| r.to_string()).collect();
-            self.publish_request(&Request::Leave {
-                target,
-                rooms: names,
-            })
-            .await?;
-        }
+        self.tell_others(&opts, &rooms, |target, rooms| Request::Leave {
+            target,
+            rooms,
+        })
+        .await?;
         self.local.del_sockets(opts, rooms);
         Ok(())
     }
@@ -284,6 +278,21 @@ impl NodeAdapter {
 
     /// The sockets of a join, leave or disconnect, as Node names them; `None` when the
     /// selection stays on this node.
+    /// Publishes a room change of the sockets `opts` selects for the other nodes, when the
+    /// selection reaches beyond this node.
+    async fn tell_others(
+        &self,
+        opts: &BroadcastOptions,
+        rooms: &[Room],
+        request: impl FnOnce(Target, Vec<String>) -> Request,
+    ) -> Result<(), NodeAdapterError> {
+        if let Some(target) = self.selection(opts) {
+            let names = rooms.iter().map(|r| r.to_string()).collect();
+            self.publish_request(&request(target, names)).await?;
+        }
+        Ok(())
+    }
+
     fn selection(&self, opts: &BroadcastOptions) -> Option<Target> {
         if opts.is_local(self.local.server_id()) {
             return None;
