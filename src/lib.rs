@@ -11,6 +11,7 @@ pub mod admin;
 pub mod chat;
 pub mod cluster;
 pub mod config;
+pub mod handshakes;
 pub mod headcount;
 pub mod http;
 pub mod identity;

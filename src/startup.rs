@@ -3,6 +3,7 @@
 use crate::cluster::{ClusterAdapter, Node, NodeAdapter};
 use crate::config::AdapterKind;
 use crate::config::Config;
+use crate::handshakes::Handshakes;
 use crate::http::{self, HttpState};
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
@@ -189,8 +190,17 @@ async fn chat_state(
         deadline,
     )
     .with_rules(config.rules.clone())
+    .with_handshakes(handshakes_kept(config))
     .with_large_room(config.large_room);
     Ok((state, writer_task, node, feeds))
+}
+
+/// Handshakes are kept for the Node nodes of a mixed cluster, who may fetch this node's sockets.
+fn handshakes_kept(config: &Config) -> Handshakes {
+    match &config.cluster {
+        Some(cluster) if cluster.adapter == AdapterKind::Node => Handshakes::kept(),
+        _ => Handshakes::default(),
+    }
 }
 
 /// The Engine.IO and Socket.IO settings, and the states the handlers share.
@@ -239,7 +249,8 @@ async fn namespaces(
     let limits = state.limits.clone();
     Ok(match node {
         Some(node) if node.adapter_kind() == AdapterKind::Node => {
-            let engine = engine.with_adapter::<NodeAdapter>(node.node_adapter());
+            let engine =
+                engine.with_adapter::<NodeAdapter>(node.node_adapter(state.handshakes.clone()));
             on_redis(engine, config, admin, limits).await?
         }
         Some(node) => {

@@ -1,6 +1,7 @@
 //! The state every handler shares: one Clone struct of cheap handles.
 
 use crate::chat::{ChatError, ErrorCode, LargeRoom, RoomName, TextLimit};
+use crate::handshakes::Handshakes;
 use crate::headcount::Headcount;
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub large_room: LargeRoom,
     /// The member counts of large rooms, told once a second.
     pub headcount: Headcount,
+    /// This node's sockets' handshakes, kept for the Node nodes of a mixed cluster.
+    pub handshakes: Handshakes,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
@@ -49,6 +52,7 @@ impl AppState {
             rules: Rules::default(),
             large_room: LargeRoom::default(),
             headcount: Headcount::default(),
+            handshakes: Handshakes::default(),
             command_deadline,
             store,
             writer,
@@ -64,6 +68,11 @@ impl AppState {
     /// The same state, serving these relay rules.
     pub fn with_rules(self, rules: Rules) -> Self {
         Self { rules, ..self }
+    }
+
+    /// The same state, keeping the handshakes of its sockets in `handshakes`.
+    pub fn with_handshakes(self, handshakes: Handshakes) -> Self {
+        Self { handshakes, ..self }
     }
 
     /// The same state, with rooms past `large_room` members counted as large.

@@ -59,7 +59,7 @@ const operations = {
     (await select(r).fetchSockets()).map((s) => ({
       id: s.id,
       rooms: [...s.rooms],
-      handshake: Object.keys(s.handshake ?? {}),
+      handshake: s.handshake,
       data: s.data,
     })),
   socketsJoin: (r) => select(r).socketsJoin(r.room),

@@ -46,13 +46,20 @@ after(async () => {
   if (folder) rmSync(folder, { recursive: true, force: true });
 });
 
+/** `socket`, remembering the name it connected with. */
+function named(socket, username) {
+  socket.username = username;
+  return socket;
+}
+
 /** A client on each server: `n` on the Node one, `a` and `b` on the chatoxide ones. */
 async function trio() {
+  const names = {};
   const [x0, x1] = oxide.nodes;
   return {
     n: await connect({ url: node.url }),
-    a: await connectAs(x0, unique("ann")),
-    b: await connectAs(x1, unique("bob")),
+    a: named(await connectAs(x0, (names.a = unique("ann"))), names.a),
+    b: named(await connectAs(x1, (names.b = unique("bob"))), names.b),
   };
 }
 
@@ -227,7 +234,20 @@ test("fetchSockets, allRooms and disconnectSockets from the Node side reach chat
     assert.deepEqual(fetched.map((s) => s.id).sort(), [a.id, b.id, n.id].sort());
     for (const s of fetched) {
       assert.ok(s.rooms.includes(s.id), `${s.id} is in the room of its id`);
-      for (const field of ["headers", "time", "address", "query", "auth"]) assert.ok(s.handshake.includes(field));
+      for (const field of ["headers", "time", "address", "xdomain", "secure", "issued", "url", "query", "auth"]) {
+        assert.ok(field in s.handshake, `${s.id}'s handshake has ${field}`);
+      }
+    }
+    // A chatoxide socket's handshake as Node describes it, and who it is as its data.
+    for (const socket of [a, b]) {
+      const { handshake, data } = fetched.find((s) => s.id === socket.id);
+      assert.equal(handshake.auth.username, socket.username);
+      assert.match(handshake.address, /127\.0\.0\.1/);
+      assert.equal(handshake.query.EIO, "4");
+      assert.match(handshake.url, /^\/socket\.io\/\?/);
+      assert.equal(typeof handshake.issued, "number");
+      assert.equal(handshake.headers.host, new URL(oxide.nodes[socket === a ? 0 : 1].url).host);
+      assert.deepEqual(data, { user: { id: socket.username, name: socket.username } });
     }
     const rooms = await node.call("allRooms");
     assert.ok([a.id, b.id, n.id].every((id) => rooms.includes(id)));

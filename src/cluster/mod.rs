@@ -10,6 +10,7 @@ pub use node_adapter::{NodeAdapter, NodeAdapterCtr, NodeAdapterError};
 pub use presence::Registry;
 
 use crate::config::{AdapterKind, ClusterConfig};
+use crate::handshakes::Handshakes;
 use crate::presence::Counts;
 use crate::telemetry::{self, names};
 use anyhow::Context;
@@ -84,11 +85,12 @@ impl Node {
 
     /// The constructor of the Node-format adapter (`REDIS_ADAPTER=node`): Node's channels under
     /// the cluster's prefix as its `key`, over this node's link.
-    pub fn node_adapter(&self) -> NodeAdapterCtr {
+    pub fn node_adapter(&self, handshakes: Handshakes) -> NodeAdapterCtr {
         NodeAdapterCtr::new(
             self.link.clone(),
             self.config.prefix.clone(),
             self.config.buffer,
+            handshakes,
         )
     }
 

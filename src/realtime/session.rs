@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::socket_user::user_label;
 use super::{command, relay};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
+use crate::handshakes;
 use crate::identity::{Credentials, Identity};
 use crate::limits::RateLimits;
 use crate::presence::Connection;
@@ -80,10 +81,10 @@ async fn handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let replays = replay_source(&socket, &auth, &app);
+    let kept = auth_kept(&socket, &auth, &app);
     let (Identity { user, grant }, connection) =
         admit(&socket, auth, &app).await.map_err(refused(&socket))?;
-    remember_offsets(&socket, &app, replays).map_err(refused(&socket))?;
+    after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
     socket.extensions.insert(Arc::new(connection));
     settle(&socket, &app, user, grant);
@@ -99,9 +100,9 @@ async fn relay_handshake<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
-    let replays = replay_source(&socket, &auth, &app);
+    let kept = auth_kept(&socket, &auth, &app);
     let Identity { user, grant } = identify(&socket, auth, &app).map_err(refused(&socket))?;
-    remember_offsets(&socket, &app, replays).map_err(refused(&socket))?;
+    after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     socket.join(user.personal_room());
     settle(&socket, &app, user, grant);
     relay::wire(&socket, &app);
@@ -110,27 +111,40 @@ async fn relay_handshake<A: Adapter>(
     Ok(())
 }
 
-/// The handshake's `auth`, kept when a rule of the socket's namespace replays from an offset in
-/// it.
-fn replay_source<A: Adapter>(
+/// The handshake's `auth`, kept when something after admission reads it: a replaying rule of
+/// the socket's namespace (its offset), or the handshakes kept for a mixed cluster's fetches.
+fn auth_kept<A: Adapter>(
     socket: &SocketRef<A>,
     auth: &Result<Value, impl fmt::Display>,
     app: &AppState,
 ) -> Option<Value> {
     let replays = app.rules.of(socket.ns()).any(|r| r.replay.is_some());
-    replays.then(|| auth.as_ref().ok().cloned().unwrap_or_default())
+    (replays || app.handshakes.are_kept()).then(|| auth.as_ref().ok().cloned().unwrap_or_default())
 }
 
-/// The offsets the socket's replays start from, read from its `auth` before it connects, so
-/// that one it cannot use is refused with the handshake.
-fn remember_offsets<A: Adapter>(
+/// What admission leaves for later: the offsets the socket's replays start from (read before it
+/// connects, so that one it cannot use is refused with the handshake), and its handshake as
+/// Node describes it, when kept.
+fn after_admission<A: Adapter>(
     socket: &SocketRef<A>,
     app: &AppState,
-    auth: Option<Value>,
+    auth: Option<&Value>,
+    user: &User,
 ) -> Result<(), ChatError> {
-    if let Some(auth) = auth {
-        let offsets = Offsets::from_auth(&app.rules, socket.ns(), &auth)?;
+    let Some(auth) = auth else { return Ok(()) };
+    let offsets = Offsets::from_auth(&app.rules, socket.ns(), auth)?;
+    if !offsets.is_empty() {
         socket.extensions.insert(offsets);
+    }
+    if app.handshakes.are_kept() {
+        let parts = socket.req_parts();
+        let address = app.limits.client_address(&parts.headers, &parts.extensions);
+        let request = handshakes::Request {
+            parts,
+            address,
+            auth: Some(auth),
+        };
+        app.handshakes.keep(&socket.id.to_string(), request, user);
     }
     Ok(())
 }
@@ -267,7 +281,12 @@ async fn ignored<A: Adapter>(Event(name): Event, reply: Reply<A>) {
     }
 }
 
-async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, reason: DisconnectReason) {
+async fn on_disconnect<A: Adapter>(
+    socket: SocketRef<A>,
+    reason: DisconnectReason,
+    State(app): State<AppState>,
+) {
+    app.handshakes.forget(&socket.id.to_string());
     // Out of presence now rather than when the last handle on the socket goes.
     socket.extensions.remove::<Arc<Connection>>();
     if let Some(SessionTimer(timer)) = socket.extensions.remove::<SessionTimer>() {

@@ -15,6 +15,7 @@ use super::channels::Channels;
 use super::envelope::{Envelope, NodePacket, Opts};
 use super::request::{FetchedSocket, Request, Response, Target};
 use crate::cluster::{Link, LinkError};
+use crate::handshakes::Handshakes;
 use socketioxide::BroadcastError;
 use socketioxide::adapter::{AdapterError, Emitter};
 use socketioxide_core::adapter::{
@@ -53,11 +54,18 @@ pub struct NodeAdapterCtr {
     link: Link,
     key: String,
     buffer: usize,
+    handshakes: Handshakes,
 }
 
 impl NodeAdapterCtr {
-    pub fn new(link: Link, key: String, buffer: usize) -> Self {
-        Self { link, key, buffer }
+    /// `handshakes` describe this node's sockets to the other nodes' fetches.
+    pub fn new(link: Link, key: String, buffer: usize, handshakes: Handshakes) -> Self {
+        Self {
+            link,
+            key,
+            buffer,
+            handshakes,
+        }
     }
 }
 
@@ -69,6 +77,7 @@ pub struct NodeAdapter {
     pub(super) channels: Channels,
     buffer: usize,
     pub(super) pending: Pending,
+    pub(super) handshakes: Handshakes,
 }
 
 /// The subscription of a namespace's channels, awaited before the namespace serves.
@@ -107,6 +116,7 @@ impl CoreAdapter<Emitter> for NodeAdapter {
             link: state.link.clone(),
             uid,
             buffer: state.buffer,
+            handshakes: state.handshakes.clone(),
             pending: Pending::default(),
         }
     }

@@ -161,21 +161,35 @@ impl NodeAdapter {
         }
     }
 
-    /// This node's sockets as a fetch answers them. chatoxide keeps no handshake for other
-    /// nodes: the fields are Node's, with empty values.
+    /// This node's sockets as a fetch answers them: their handshakes as Node's (src/handshakes.rs),
+    /// and chatoxide's identity of each as its `data`; Node's fields with empty values for a
+    /// socket whose handshake is not kept.
     fn describe(&self, opts: &Opts) -> Vec<FetchedSocket> {
         let sids = self.local.sockets(opts.to_broadcast_options());
         sids.into_iter()
-            .map(|sid| FetchedSocket {
-                id: sid.to_string(),
-                handshake: empty_handshake(),
-                rooms: self
-                    .local
-                    .socket_rooms(sid)
-                    .into_iter()
-                    .map(|r| r.to_string())
-                    .collect(),
-                data: Value::Map(Vec::new()),
+            .map(|sid| {
+                let id = sid.to_string();
+                let described = self.handshakes.of(&id);
+                let (handshake, data) = match described.and_then(|d| {
+                    Some((
+                        rmpv::ext::to_value(d.handshake).ok()?,
+                        rmpv::ext::to_value(d.data).ok()?,
+                    ))
+                }) {
+                    Some(found) => found,
+                    None => (empty_handshake(), Value::Map(Vec::new())),
+                };
+                FetchedSocket {
+                    id,
+                    handshake,
+                    rooms: self
+                        .local
+                        .socket_rooms(sid)
+                        .into_iter()
+                        .map(|r| r.to_string())
+                        .collect(),
+                    data,
+                }
             })
             .collect()
     }
