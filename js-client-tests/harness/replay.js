@@ -15,11 +15,14 @@ export const EVENT = "chat message";
 
 /**
  * Connects as the tutorial's page does (`auth: { serverOffset }`, `ackTimeout`, `retries`), and
- * records every `chat message` as `[text, id]` in `socket.received`. Resolves once connected.
+ * records every `chat message` as `[text, id]` in `socket.received`. These clients do not
+ * reconnect: with `retries`, a packet sent by one that was disconnected waits for a reconnection
+ * forever, so `retries` is 0 unless a test asks for it (and then must keep its socket up).
+ * Resolves once connected.
  */
 export async function tutorialClient(
   server,
-  { serverOffset = 0, transports = ["websocket"], retries = 3, ackTimeout = WAIT_MS, namespace = "", event = EVENT } = {},
+  { serverOffset = 0, transports = ["websocket"], retries = 0, ackTimeout = WAIT_MS, namespace = "", event = EVENT } = {},
 ) {
   const socket = io(`${server.url}${namespace}`, {
     auth: { serverOffset },
