@@ -56,6 +56,22 @@ export function send(socket, text, key, ms = WAIT_MS) {
   });
 }
 
+/**
+ * Sends `(text, key)` until it is acknowledged, as a client with `retries` does: a replaying
+ * rule's `ack = "empty"` leaves a failure a retry may cure (storage busy) unanswered, and the
+ * same key again stores nothing twice. Unlike socket.io-client's own retries, every message of
+ * a burst is in flight at once. Resolves with the acknowledgement's arguments.
+ */
+export async function sendSurely(socket, text, key, ms = WAIT_MS, tries = 6) {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await send(socket, text, key, ms);
+    } catch (err) {
+      if (tried >= tries || !socket.connected) throw err;
+    }
+  }
+}
+
 /** Waits until `socket` has received `n` messages; returns them. */
 export async function receivedAll(socket, n, ms) {
   await eventually(() => socket.received.length >= n, ms, `${n} messages (had ${socket.received.length})`);
