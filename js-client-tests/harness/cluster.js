@@ -8,18 +8,19 @@ import { eventually, unique } from "./client.js";
 export const PRESENCE_TTL_MS = 3000;
 
 /**
- * Starts `size` nodes. `redis` overrides the Redis URL (a proxy), `env` adds settings.
+ * Starts `size` nodes. `redis` overrides the Redis URL (a proxy), `prefix` the fresh key prefix,
+ * `env` adds settings and `args` command-line arguments (a `--config`).
  * Returns { nodes, database, prefix, close() }.
  */
-export async function startCluster(size, { redis = redisUrl, env = {} } = {}) {
+export async function startCluster(size, { redis = redisUrl, prefix = unique("chatoxide-test"), env = {}, args = [] } = {}) {
   const database = await createDatabase();
-  const prefix = unique("chatoxide-test");
   const nodes = [];
   try {
     for (let i = 0; i < size; i++) {
       nodes.push(
         await startServer({
           database,
+          args,
           env: {
             REDIS_URL: redis,
             REDIS_PREFIX: prefix,

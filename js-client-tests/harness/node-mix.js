@@ -5,8 +5,7 @@ import { spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { startServer } from "./server.js";
-import { createDatabase } from "./database.js";
+import { startCluster } from "./cluster.js";
 import { redisUrl } from "./redis.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,39 +54,13 @@ export async function startNodeServer(key, { redis = redisUrl } = {}) {
 
 /**
  * Starts `size` chatoxide nodes in node mode on `key`, sharing one database; `args` are their
- * command-line arguments (a `--config`). Returns { nodes, close() }.
+ * command-line arguments (a `--config`). Rate limits are off unless `env` turns them on.
+ * Returns { nodes, close() }.
  */
-export async function startChatoxideNodes(size, key, { args = [], env = {} } = {}) {
-  const database = await createDatabase();
-  const nodes = [];
-  try {
-    for (let i = 0; i < size; i++) {
-      nodes.push(
-        await startServer({
-          database,
-          args,
-          env: {
-            REDIS_URL: redisUrl,
-            REDIS_ADAPTER: "node",
-            REDIS_PREFIX: key,
-            CHATOXIDE_NODE_ID: `oxide${i}`,
-            CHATOXIDE_PRESENCE_TTL_MS: "3000",
-            CHATOXIDE_RATE_LIMITS: "false",
-            ...env,
-          },
-        }),
-      );
-    }
-  } catch (err) {
-    await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-    await database.drop();
-    throw err;
-  }
-  return {
-    nodes,
-    async close() {
-      await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-      await database.drop();
-    },
-  };
+export function startChatoxideNodes(size, key, { args = [], env = {} } = {}) {
+  return startCluster(size, {
+    prefix: key,
+    args,
+    env: { REDIS_ADAPTER: "node", CHATOXIDE_RATE_LIMITS: "false", ...env },
+  });
 }
