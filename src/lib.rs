@@ -19,6 +19,7 @@ pub mod import;
 pub mod limits;
 pub mod presence;
 pub mod realtime;
+pub mod recovery;
 pub mod resources;
 pub mod rules;
 pub mod secret;

@@ -9,6 +9,7 @@ use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::realtime::{Fanout, Feeds};
+use crate::recovery::{Recovering, RecoveringCtr, Recovery};
 use crate::state::AppState;
 use crate::store::{Store, Writer, WriterTask};
 use crate::{admin, realtime, telemetry};
@@ -175,6 +176,13 @@ async fn chat_state(
         .as_ref()
         .zip(config.cluster.as_ref())
         .map(|(node, cluster)| (node.link.clone(), cluster.prefix.as_str()));
+    let recovery = Recovery::new(
+        config.recovery.clone(),
+        cluster
+            .clone()
+            .map(|(link, prefix)| (link, prefix.to_owned())),
+        config.socket_buffer,
+    );
     let feeds = Feeds::start(&config.rules, &store, cluster)
         .await
         .context("starting the feeds of replaying rules")?;
@@ -191,6 +199,7 @@ async fn chat_state(
     )
     .with_rules(config.rules.clone())
     .with_handshakes(handshakes_kept(config))
+    .with_recovery(recovery)
     .with_large_room(config.large_room);
     Ok((state, writer_task, node, feeds))
 }
@@ -254,10 +263,17 @@ async fn namespaces(
             on_redis(engine, config, admin, limits).await?
         }
         Some(node) => {
-            let engine = engine.with_adapter::<ClusterAdapter>(node.adapter());
+            let engine = engine.with_adapter::<Recovering<ClusterAdapter>>(RecoveringCtr {
+                inner: node.adapter(),
+                recovery: state.recovery.clone(),
+            });
             on_redis(engine, config, admin, limits).await?
         }
         None => {
+            let engine = engine.with_adapter::<realtime::Local>(RecoveringCtr {
+                inner: (),
+                recovery: state.recovery.clone(),
+            });
             let (layer, io) = engine.build_layer();
             realtime::attach(&io, &config.rules);
             if let Some(admin) = admin {
@@ -361,6 +377,13 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     counter_from_zero(names::REPLAYED);
     counter_from_zero(names::REPLAY_FAILURES);
     counter_from_zero(names::FEED_CATCH_UPS);
+    counter_from_zero(names::RECOVERY_SESSIONS_KEPT);
+    counter_from_zero(names::RECOVERY_RESTORED);
+    count_from_zero(
+        names::RECOVERY_FAILURES,
+        "why",
+        crate::recovery::FAILURE_LABELS,
+    );
     metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 

@@ -6,6 +6,7 @@ use crate::headcount::Headcount;
 use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
+use crate::recovery::Recovery;
 use crate::rules::Rules;
 use crate::store::{RoomRef, Store, StoreError, Writer};
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub headcount: Headcount,
     /// This node's sockets' handshakes, kept for the Node nodes of a mixed cluster.
     pub handshakes: Handshakes,
+    /// Connection state recovery: sessions kept, and the journal of what was sent.
+    pub recovery: Recovery,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
@@ -53,6 +56,7 @@ impl AppState {
             large_room: LargeRoom::default(),
             headcount: Headcount::default(),
             handshakes: Handshakes::default(),
+            recovery: Recovery::off(),
             command_deadline,
             store,
             writer,
@@ -73,6 +77,11 @@ impl AppState {
     /// The same state, keeping the handshakes of its sockets in `handshakes`.
     pub fn with_handshakes(self, handshakes: Handshakes) -> Self {
         Self { handshakes, ..self }
+    }
+
+    /// The same state, recovering sessions with `recovery`.
+    pub fn with_recovery(self, recovery: Recovery) -> Self {
+        Self { recovery, ..self }
     }
 
     /// The same state, with rooms past `large_room` members counted as large.

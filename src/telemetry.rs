@@ -257,6 +257,10 @@ pub mod names {
     pub const REPLAYED: &str = "chatoxide_replayed_messages_total";
     pub const REPLAY_FAILURES: &str = "chatoxide_replay_failures_total";
     pub const FEED_CATCH_UPS: &str = "chatoxide_feed_catch_ups_total";
+    pub const RECOVERY_SESSIONS_KEPT: &str = "chatoxide_recovery_sessions_kept_total";
+    pub const RECOVERY_RESTORED: &str = "chatoxide_recovery_restored_total";
+    pub const RECOVERY_FAILURES: &str = "chatoxide_recovery_failures_total";
+    pub const RECOVERY_MISSED: &str = "chatoxide_recovery_missed_events";
 }
 
 fn describe() {
@@ -327,6 +331,22 @@ fn describe() {
     describe_counter!(
         names::FEED_CATCH_UPS,
         "Live sockets of replaying rules whose send buffer was full: sent back to catch up from the store."
+    );
+    describe_counter!(
+        names::RECOVERY_SESSIONS_KEPT,
+        "Sessions of recovering namespaces kept for their clients to come back (connection state recovery)."
+    );
+    describe_counter!(
+        names::RECOVERY_RESTORED,
+        "Sessions restored: the client came back within the maximum disconnection and read recovered."
+    );
+    describe_counter!(
+        names::RECOVERY_FAILURES,
+        "Recovery that did not happen, by why: no_session, other_user, unknown_offset, too_much, unavailable (Redis), journal (a broadcast sent without an offset)."
+    );
+    describe_histogram!(
+        names::RECOVERY_MISSED,
+        "Events sent to each restored socket before its CONNECT answer."
     );
     describe_counter!(
         names::REPLAY_FAILURES,

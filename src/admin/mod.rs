@@ -10,13 +10,14 @@ mod watch;
 use crate::config::AdminCredentials;
 use crate::limits::RateLimits;
 use crate::realtime::Args;
+use crate::realtime::Local;
 use crate::state::AppState;
 use dashmap::DashMap;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use socketioxide::SocketIo;
-use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::operators::BroadcastOperators;
@@ -68,11 +69,8 @@ pub struct Admin {
 }
 
 /// Serves `/admin` on a single-node `io` (built with `admin` as a state).
-pub fn attach(io: &SocketIo<LocalAdapter>, admin: &Admin, server_id: String, limits: RateLimits) {
-    io.ns(
-        NAMESPACE,
-        welcome::<LocalAdapter>.with(login::<LocalAdapter>),
-    );
+pub fn attach(io: &SocketIo<Local>, admin: &Admin, server_id: String, limits: RateLimits) {
+    io.ns(NAMESPACE, welcome::<Local>.with(login::<Local>));
     if let Some(asks) = admin.take_asks() {
         Watcher::start(io.clone(), limits, server_id, asks);
     }

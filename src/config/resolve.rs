@@ -2,7 +2,8 @@
 //! defaults), each section resolved and validated, into one [`Config`].
 
 use super::{
-    AdminCredentials, AuthMode, Cli, ClusterConfig, Command, LogFormat, Settings, TokenRules,
+    AdminCredentials, AuthMode, Cli, ClusterConfig, Command, LogFormat, RecoveryConfig, Settings,
+    TokenRules,
 };
 use crate::chat::{LargeRoom, TextLimit};
 use crate::limits::RateConfig;
@@ -53,6 +54,8 @@ pub struct Config {
     pub node_compat: bool,
     /// Relay rules for legacy frontends.
     pub rules: Rules,
+    /// Connection state recovery: where, and for how long.
+    pub recovery: RecoveryConfig,
     /// Rooms past this many members are large (docs/protocol.md#large-rooms).
     pub large_room: LargeRoom,
     /// Set: the admin UI's namespace is served, behind these credentials.
@@ -88,12 +91,21 @@ impl Config {
         let access = s.identity.resolve()?;
         let chat = s.chat.resolve()?;
         let logging = s.logging.resolve()?;
+        let recovery = s.recovery.resolve(&chat.rules)?;
+        let cluster = s.cluster.resolve()?;
+        anyhow::ensure!(
+            !(recovery.is_on()
+                && cluster
+                    .as_ref()
+                    .is_some_and(|c| c.adapter == super::AdapterKind::Node)),
+            "connection state recovery needs chatoxide's cluster adapter: Node's Redis adapter has none (redis_adapter = \"node\")"
+        );
         Ok(Self {
             host: server.host,
             port: server.port,
             database_url: storage.database_url,
             database_pool: storage.database_pool,
-            cluster: s.cluster.resolve()?,
+            cluster,
             auth: access.auth,
             token: access.token,
             rates: s.limits.resolve(&defaults)?,
@@ -113,6 +125,7 @@ impl Config {
             writer: s.writer.resolve()?,
             node_compat,
             rules: chat.rules,
+            recovery,
             large_room: chat.large_room,
             admin: s.admin.resolve()?,
             chat_page: server.chat_page,

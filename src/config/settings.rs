@@ -3,7 +3,7 @@
 
 use super::{
     AdminSettings, ChatSettings, ClusterSettings, CompatSettings, IdentitySettings, LimitSettings,
-    LoggingSettings, ServerSettings, StorageSettings, WriterSettings,
+    LoggingSettings, RecoverySettings, ServerSettings, StorageSettings, WriterSettings,
 };
 use anyhow::Context;
 use clap::{Args, CommandFactory};
@@ -37,6 +37,9 @@ pub struct Settings {
     pub chat: ChatSettings,
     #[command(flatten)]
     #[serde(flatten)]
+    pub recovery: RecoverySettings,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub writer: WriterSettings,
     #[command(flatten)]
     #[serde(flatten)]
@@ -60,6 +63,7 @@ impl Settings {
             compat: self.compat.over(lower.compat),
             limits: self.limits.over(lower.limits),
             chat: self.chat.over(lower.chat),
+            recovery: self.recovery.over(lower.recovery),
             writer: self.writer.over(lower.writer),
             admin: self.admin.over(lower.admin),
             logging: self.logging.over(lower.logging),

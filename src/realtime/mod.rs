@@ -11,6 +11,7 @@ mod feed;
 mod layout;
 mod messages;
 mod protocol;
+mod recovered;
 mod relay;
 mod reply;
 mod rooms;
@@ -22,7 +23,7 @@ pub use args::Args;
 pub use fanout::{Census, Fanout};
 pub use feed::Feeds;
 pub use protocol::{Failure, Stored, Success};
-pub use session::{DISCONNECT_REASONS, attach, attach_cluster, reason_name};
+pub use session::{DISCONNECT_REASONS, Local, attach, attach_cluster, reason_name};
 pub use socket_user::user_label;
 
 use crate::wire::Command;

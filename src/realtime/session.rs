@@ -3,6 +3,7 @@
 
 use super::feed::{Feeds, Offsets};
 use super::protocol::event;
+use super::recovered::{self, Return};
 use super::reply::Reply;
 use super::socket_user::user_label;
 use super::{command, relay};
@@ -11,6 +12,7 @@ use crate::handshakes;
 use crate::identity::{Credentials, Identity};
 use crate::limits::RateLimits;
 use crate::presence::Connection;
+use crate::recovery::Recovering;
 use crate::rules::{CHAT_NAMESPACE, Rules};
 use crate::state::AppState;
 use crate::telemetry::names;
@@ -27,16 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::AbortHandle;
 
+/// The adapter of a single node: the local one, journaling for connection state recovery.
+pub type Local = Recovering<LocalAdapter>;
+
 /// Serves the chat on namespace `/` of a single-node `io`, and the namespaces relay rules open.
-pub fn attach(io: &SocketIo<LocalAdapter>, rules: &Rules) {
-    io.ns(
-        CHAT_NAMESPACE,
-        on_connect::<LocalAdapter>.with(handshake::<LocalAdapter>),
-    );
+pub fn attach(io: &SocketIo<Local>, rules: &Rules) {
+    io.ns(CHAT_NAMESPACE, on_connect::<Local>.with(handshake::<Local>));
     for ns in rules.extra_namespaces() {
         io.ns(
             ns.to_owned(),
-            on_connect::<LocalAdapter>.with(relay_handshake::<LocalAdapter>),
+            on_connect::<Local>.with(relay_handshake::<Local>),
         );
     }
 }
@@ -82,14 +84,16 @@ async fn handshake<A: Adapter>(
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
     let kept = auth_kept(&socket, &auth, &app);
+    let back = Return::from_auth(&socket, &app, &auth);
     let (Identity { user, grant }, connection) =
         admit(&socket, auth, &app).await.map_err(refused(&socket))?;
     after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
     socket.extensions.insert(Arc::new(connection));
-    settle(&socket, &app, user, grant);
+    settle(&socket, &app, user.clone(), grant);
     wire(&socket);
     relay::wire(&socket, &app);
+    recovered::begin(&socket, &app, back, &user).await;
     Ok(())
 }
 
@@ -101,13 +105,15 @@ async fn relay_handshake<A: Adapter>(
     State(app): State<AppState>,
 ) -> Result<(), Refused> {
     let kept = auth_kept(&socket, &auth, &app);
+    let back = Return::from_auth(&socket, &app, &auth);
     let Identity { user, grant } = identify(&socket, auth, &app).map_err(refused(&socket))?;
     after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     socket.join(user.personal_room());
-    settle(&socket, &app, user, grant);
+    settle(&socket, &app, user.clone(), grant);
     relay::wire(&socket, &app);
     socket.on_fallback(ignored::<A>);
     socket.on_disconnect(on_disconnect::<A>);
+    recovered::begin(&socket, &app, back, &user).await;
     Ok(())
 }
 
@@ -252,6 +258,7 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
 /// Runs once the client knows it is connected: the replays of the namespace's rules, then live
 /// delivery of what they store.
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(feeds): State<Feeds>) {
+    recovered::live(&socket);
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
     if let Some(offsets) = socket.extensions.remove::<Offsets>() {
         feeds.catch_up(socket, offsets).await;
@@ -286,6 +293,7 @@ async fn on_disconnect<A: Adapter>(
     reason: DisconnectReason,
     State(app): State<AppState>,
 ) {
+    recovered::leave(&socket, reason, &app).await;
     app.handshakes.forget(&socket.id.to_string());
     // Out of presence now rather than when the last handle on the socket goes.
     socket.extensions.remove::<Arc<Connection>>();

@@ -1,0 +1,174 @@
+//! A socket's side of connection state recovery (src/recovery/): its session started or
+//! restored at the end of its handshake, made live once it is connected, and kept when it goes
+//! for a reason its client may come back from.
+
+use super::socket_user::{grant_of, user_of};
+use crate::chat::User;
+use crate::recovery::{Recovery, Restored, Session, Turn};
+use crate::rules::CHAT_NAMESPACE;
+use crate::state::AppState;
+use serde_json::Value;
+use socketioxide::ProtocolVersion;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::{ConnectSession, DisconnectReason};
+use socketioxide_core::Value as Payload;
+
+/// What a returning client's handshake names: its session and the last offset it received.
+pub(super) struct Return {
+    pid: Option<String>,
+    offset: Option<String>,
+}
+
+impl Return {
+    /// Read from the handshake's `auth` on a recovering namespace (socket.io-client 4.x puts
+    /// `pid` and `offset` there, beside the app's own fields).
+    pub(super) fn from_auth<A: Adapter>(
+        socket: &SocketRef<A>,
+        app: &AppState,
+        auth: &Result<Value, impl std::fmt::Display>,
+    ) -> Option<Self> {
+        if !app.recovery.covers(socket.ns()) || socket.protocol() != ProtocolVersion::V5 {
+            return None;
+        }
+        let field = |name: &str| {
+            let auth = auth.as_ref().ok()?;
+            auth.get(name)?.as_str().map(str::to_owned)
+        };
+        Some(Self {
+            pid: field("pid"),
+            offset: field("offset"),
+        })
+    }
+}
+
+/// The socket's session: its private id, the id its client knows, and the ids it has had.
+#[derive(Clone)]
+struct Ids {
+    pid: String,
+    id: String,
+    ids: Vec<String>,
+}
+
+/// Last in a recovering namespace's handshake, once the socket is admitted: the session named
+/// by the client restored (its rooms joined, what it missed queued before the CONNECT answer,
+/// the namespace's turn held until it is live), or a new one started.
+pub(super) async fn begin<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &AppState,
+    back: Option<Return>,
+    user: &User,
+) {
+    let Some(back) = back else { return };
+    let restored = match (&back.pid, &back.offset) {
+        (Some(pid), Some(offset)) => {
+            app.recovery
+                .restore(socket.ns(), pid, offset, &user.id)
+                .await
+        }
+        _ => None,
+    };
+    let own = socket.id.to_string();
+    let Some(Restored {
+        session,
+        missed,
+        turn,
+    }) = restored
+    else {
+        let pid = Recovery::new_pid();
+        socket.set_connect_session(ConnectSession {
+            pid: pid.clone(),
+            id: None,
+            missed: vec![],
+        });
+        socket.extensions.insert(Ids {
+            pid,
+            id: own.clone(),
+            ids: vec![own],
+        });
+        return;
+    };
+    rejoin(socket, &session);
+    socket.set_connect_session(ConnectSession {
+        pid: session.pid.clone(),
+        id: Some(session.id.clone()),
+        missed: missed
+            .into_iter()
+            .map(|data| Payload::Str(data.into(), None))
+            .collect(),
+    });
+    let mut ids = session.ids;
+    ids.push(own);
+    socket.extensions.insert(Ids {
+        pid: session.pid,
+        id: session.id,
+        ids,
+    });
+    socket.extensions.insert(turn);
+    tracing::debug!(sid = %socket.id, ns = socket.ns(), "session recovered");
+}
+
+/// Puts a restored socket back in its rooms: the rooms of its former ids, and on a namespace of
+/// relay rules its other rooms its credentials still allow. On `/` the chat's rooms are the
+/// user's memberships, which the handshake joined: a room left meanwhile stays left.
+fn rejoin<A: Adapter>(socket: &SocketRef<A>, session: &Session) {
+    socket.join(session.ids.clone());
+    if socket.ns() == CHAT_NAMESPACE {
+        return;
+    }
+    let Ok(grant) = grant_of(socket) else { return };
+    let rooms: Vec<String> = (session.rooms.iter())
+        .filter(|room| grant.allows(room))
+        .cloned()
+        .collect();
+    socket.join(rooms);
+}
+
+/// Once the client knows it is connected: broadcasts of the namespace may reach it again.
+pub(super) fn live<A: Adapter>(socket: &SocketRef<A>) {
+    if let Some(turn) = socket.extensions.remove::<Turn>() {
+        turn.release();
+    }
+}
+
+/// Why a socket went, as Node's `RECOVERABLE_DISCONNECT_REASONS` has it: its client may come
+/// back (a lost or closed transport, a missed ping, a server that stops), not a disconnect
+/// either side asked for.
+fn recoverable(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::TransportClose
+            | DisconnectReason::TransportError
+            | DisconnectReason::HeartbeatTimeout
+            | DisconnectReason::ClosingServer
+    )
+}
+
+/// When the socket goes: its session kept, if its client may come back.
+pub(super) async fn leave<A: Adapter>(
+    socket: &SocketRef<A>,
+    reason: DisconnectReason,
+    app: &AppState,
+) {
+    live(socket);
+    let Some(ids) = socket.extensions.remove::<Ids>() else {
+        return;
+    };
+    if !recoverable(reason) {
+        return;
+    }
+    // Read first: the socket leaves its rooms once its disconnect handlers are done.
+    let rooms: Vec<String> = (socket.rooms().into_iter())
+        .map(|room| room.into_owned())
+        .filter(|room| !ids.ids.contains(room))
+        .collect();
+    let Ok(user) = user_of(socket) else { return };
+    let session = Session {
+        pid: ids.pid,
+        id: ids.id,
+        user: user.id.as_str().to_owned(),
+        ids: ids.ids,
+        rooms,
+    };
+    app.recovery.keep(socket.ns(), session).await;
+}

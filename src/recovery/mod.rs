@@ -1,0 +1,345 @@
+//! Connection state recovery, as Node socket.io 4.x's `connectionStateRecovery`: a client that
+//! lost its connection for a moment comes back, on any node, with its session (its rooms and
+//! the id it knew) and the events it missed, in the order they were sent, and reads
+//! `socket.recovered === true`.
+//!
+//! Model, as Node's adapters have it: on a recovering namespace every broadcast that is neither
+//! volatile nor waiting for acknowledgements is written to the namespace's [`journal`] before
+//! it is sent, and sent with its journal position, the *offset*, appended as its last argument
+//! (socket.io-client keeps the last one). A socket that disconnects for a reason a client may
+//! come back from leaves its session (pid, id, rooms; [`sessions`]) for the maximum
+//! disconnection. A client that comes back sends its `pid` and last offset: its session is
+//! taken, and what the journal holds after the offset for its rooms is sent before its CONNECT
+//! answer. The journal and the sessions live in this process on a single node, and in Redis on
+//! a cluster, so any node recovers any session.
+//!
+//! Seam: a broadcast of the namespace on this node is journaled and delivered in one turn of the
+//! namespace's lock ([`Recovery::turn`]), and a restore holds that turn from its read of the
+//! journal until the socket is live. What another node broadcasts within the moment a restore
+//! reads the journal may reach the socket twice (docs/migrating-from-node.md).
+
+mod adapter;
+mod journal;
+mod sessions;
+
+pub use adapter::{Recovering, RecoveringCtr};
+
+use crate::cluster::Link;
+use crate::config::RecoveryConfig;
+use crate::telemetry::names;
+use journal::Journal;
+use serde::{Deserialize, Serialize};
+use sessions::Sessions;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
+
+/// Longest `pid` or offset a client may send.
+const MAX_ID_LEN: usize = 64;
+/// How long a restore may hold its namespace's turn for a socket that never goes live (its
+/// connection failed between the handshake and the CONNECT answer).
+const TURN_LIMIT: Duration = Duration::from_secs(5);
+
+/// What a socket that may come back leaves behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The session's private id (socket.io's `pid`).
+    pub pid: String,
+    /// The socket id its client knows.
+    pub id: String,
+    /// Whose session it is: only that user's credentials restore it.
+    pub user: String,
+    /// The rooms named by the ids the socket has had (Node's socket is in its id's room): what
+    /// reached them reaches the restored socket.
+    pub ids: Vec<String>,
+    /// Its other rooms when it went.
+    pub rooms: Vec<String>,
+}
+
+/// A broadcast as the journal keeps it: whom it was for, and its payload (the JSON array of the
+/// event's name and arguments) without its offset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// No room: every socket of the namespace.
+    pub rooms: Vec<String>,
+    pub except: Vec<String>,
+    pub data: String,
+}
+
+impl Sent {
+    /// Whether a socket in `rooms` was sent it.
+    fn reaches(&self, rooms: &HashSet<&str>) -> bool {
+        let to = self.rooms.is_empty() || self.rooms.iter().any(|r| rooms.contains(r.as_str()));
+        to && !self.except.iter().any(|r| rooms.contains(r.as_str()))
+    }
+}
+
+/// `data` (a JSON array) with `offset` appended as its last element.
+pub fn with_offset(data: &str, offset: &str) -> Option<String> {
+    let open = data.strip_suffix(']')?;
+    let offset = serde_json::to_string(offset).ok()?;
+    Some(if open.trim_end().ends_with('[') {
+        format!("{open}{offset}]")
+    } else {
+        format!("{open},{offset}]")
+    })
+}
+
+/// A restored session: what its client missed, and the namespace's turn, held until the socket
+/// is live.
+pub struct Restored {
+    pub session: Session,
+    /// Payloads with their offsets, oldest first.
+    pub missed: Vec<String>,
+    pub turn: Turn,
+}
+
+/// A namespace's turn, held by a restore until its socket is live ([`Turn::release`]), until
+/// the socket is dropped (its connection failed before it was live), or for [`TURN_LIMIT`] at
+/// most.
+#[derive(Clone)]
+pub struct Turn(Arc<Mutex<Option<OwnedMutexGuard<()>>>>);
+
+impl Turn {
+    fn hold(guard: OwnedMutexGuard<()>) -> Self {
+        let turn = Self(Arc::new(Mutex::new(Some(guard))));
+        let limit = Arc::downgrade(&turn.0);
+        tokio::spawn(async move {
+            tokio::time::sleep(TURN_LIMIT).await;
+            if let Some(turn) = limit.upgrade() {
+                Self(turn).release();
+            }
+        });
+        turn
+    }
+
+    pub fn release(&self) {
+        if let Ok(mut guard) = self.0.lock() {
+            guard.take();
+        }
+    }
+}
+
+/// Why a returning client was not recovered, in the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missed {
+    /// No such session: never kept, expired, taken, or kept by a process that restarted.
+    NoSession,
+    /// The session is another user's.
+    OtherUser,
+    /// The journal no longer holds the offset (too old), or never did.
+    UnknownOffset,
+    /// More was missed than the socket's buffer holds.
+    TooMuch,
+    /// The journal or the sessions could not be read.
+    Unavailable,
+}
+
+/// Every `why` of the failure metric.
+pub const FAILURE_LABELS: [&str; 6] = [
+    "no_session",
+    "other_user",
+    "unknown_offset",
+    "too_much",
+    "unavailable",
+    "journal",
+];
+
+impl Missed {
+    fn label(self) -> &'static str {
+        match self {
+            Self::NoSession => "no_session",
+            Self::OtherUser => "other_user",
+            Self::UnknownOffset => "unknown_offset",
+            Self::TooMuch => "too_much",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Connection state recovery for every namespace of this process (a cheap handle).
+#[derive(Clone)]
+pub struct Recovery(Arc<Inner>);
+
+struct Inner {
+    config: RecoveryConfig,
+    journal: Journal,
+    sessions: Sessions,
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Most events a restore sends: what the socket's buffer holds, less room for its answers.
+    most_missed: usize,
+}
+
+impl Recovery {
+    /// On a cluster (`link`) the journal and sessions are in Redis under `prefix`, else here.
+    pub fn new(config: RecoveryConfig, link: Option<(Link, String)>, socket_buffer: usize) -> Self {
+        // Kept twice the maximum disconnection: a session kept that long may come back with an
+        // offset as old again (a client that heard nothing for a while).
+        let keep = config.max_disconnection * 2;
+        let (journal, sessions) = match link {
+            Some((link, prefix)) => (
+                Journal::redis(link.clone(), &prefix, keep),
+                Sessions::redis(link, &prefix),
+            ),
+            None => (Journal::memory(keep), Sessions::memory()),
+        };
+        Self(Arc::new(Inner {
+            config,
+            journal,
+            sessions,
+            turns: Mutex::default(),
+            most_missed: socket_buffer.saturating_sub(16).max(1),
+        }))
+    }
+
+    /// Recovery off everywhere (tests, embedding).
+    pub fn off() -> Self {
+        Self::new(
+            RecoveryConfig {
+                namespaces: crate::config::RecoveringNamespaces::None,
+                max_disconnection: Duration::from_secs(120),
+            },
+            None,
+            1024,
+        )
+    }
+
+    /// Whether the sessions of namespace `ns` are recovered.
+    pub fn covers(&self, ns: &str) -> bool {
+        self.0.config.covers(ns)
+    }
+
+    /// A new session's private id.
+    pub fn new_pid() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    /// The lock a broadcast of `ns` and a restore in `ns` take in turn.
+    async fn turn(&self, ns: &str) -> OwnedMutexGuard<()> {
+        let lock = match self.0.turns.lock() {
+            Ok(mut turns) => turns.entry(ns.to_owned()).or_default().clone(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .entry(ns.to_owned())
+                .or_default()
+                .clone(),
+        };
+        lock.lock_owned().await
+    }
+
+    /// Journals `sent` (a broadcast of `ns`, about to be delivered): its offset.
+    async fn record(&self, ns: &str, sent: Sent) -> Result<String, journal::JournalError> {
+        self.0.journal.append(ns, sent).await
+    }
+
+    /// Keeps the session of a socket of `ns` that went, for the maximum disconnection.
+    pub async fn keep(&self, ns: &str, session: Session) {
+        let ttl = self.0.config.max_disconnection;
+        match self.0.sessions.keep(ns, &session, ttl).await {
+            Ok(()) => metrics::counter!(names::RECOVERY_SESSIONS_KEPT).increment(1),
+            Err(err) => {
+                tracing::warn!(ns, error = %err, "could not keep a session for recovery: its client will start anew");
+                metrics::counter!(names::RECOVERY_FAILURES, "why" => "unavailable").increment(1);
+            }
+        }
+    }
+
+    /// The session `pid` of `user` in `ns`, with what its client missed after `offset`. The
+    /// session is taken: it is restored once. `None`: start a new session.
+    pub async fn restore(&self, ns: &str, pid: &str, offset: &str, user: &str) -> Option<Restored> {
+        match self.try_restore(ns, pid, offset, user).await {
+            Ok(restored) => {
+                metrics::counter!(names::RECOVERY_RESTORED).increment(1);
+                metrics::histogram!(names::RECOVERY_MISSED).record(restored.missed.len() as f64);
+                Some(restored)
+            }
+            Err(why) => {
+                tracing::debug!(
+                    ns,
+                    why = why.label(),
+                    "session not recovered: a new session starts"
+                );
+                metrics::counter!(names::RECOVERY_FAILURES, "why" => why.label()).increment(1);
+                None
+            }
+        }
+    }
+
+    async fn try_restore(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: &str,
+        user: &str,
+    ) -> Result<Restored, Missed> {
+        if pid.len() > MAX_ID_LEN || offset.len() > MAX_ID_LEN {
+            return Err(Missed::NoSession);
+        }
+        let session = (self.0.sessions.take(ns, pid).await)
+            .map_err(|err| {
+                tracing::warn!(ns, error = %err, "could not read a session for recovery");
+                Missed::Unavailable
+            })?
+            .ok_or(Missed::NoSession)?;
+        if session.user != user {
+            return Err(Missed::OtherUser);
+        }
+        let turn = self.turn(ns).await;
+        let sent = (self.0.journal.after(ns, offset, self.0.most_missed).await)
+            .map_err(|err| match err {
+                journal::JournalError::TooMuch => Missed::TooMuch,
+                err => {
+                    tracing::warn!(ns, error = %err, "could not read the recovery journal");
+                    Missed::Unavailable
+                }
+            })?
+            .ok_or(Missed::UnknownOffset)?;
+        let rooms: HashSet<&str> = (session.ids.iter().chain(&session.rooms))
+            .map(String::as_str)
+            .collect();
+        let missed: Vec<String> = (sent.iter())
+            .filter(|(_, sent)| sent.reaches(&rooms))
+            .filter_map(|(offset, sent)| with_offset(&sent.data, offset))
+            .collect();
+        Ok(Restored {
+            session,
+            missed,
+            turn: Turn::hold(turn),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offset_is_the_last_argument() {
+        assert_eq!(
+            with_offset(r#"["said","r1","hi"]"#, "1-2").as_deref(),
+            Some(r#"["said","r1","hi","1-2"]"#)
+        );
+        assert_eq!(
+            with_offset(r#"["ping"]"#, "a").as_deref(),
+            Some(r#"["ping","a"]"#)
+        );
+        assert_eq!(with_offset("[]", "a").as_deref(), Some(r#"["a"]"#));
+        assert_eq!(with_offset("{}", "a"), None);
+    }
+
+    #[test]
+    fn a_broadcast_reaches_the_rooms_it_names_but_those_it_excepts() {
+        let sent = |rooms: &[&str], except: &[&str]| Sent {
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            except: except.iter().map(|r| r.to_string()).collect(),
+            data: "[]".into(),
+        };
+        let mine: HashSet<&str> = ["r1", "me"].into();
+        assert!(sent(&[], &[]).reaches(&mine));
+        assert!(sent(&["r1", "r2"], &[]).reaches(&mine));
+        assert!(!sent(&["r2"], &[]).reaches(&mine));
+        assert!(!sent(&["r1"], &["me"]).reaches(&mine));
+        assert!(!sent(&[], &["me"]).reaches(&mine));
+    }
+}
