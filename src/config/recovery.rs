@@ -1,7 +1,8 @@
 //! Connection state recovery (Node socket.io 4.x's `connectionStateRecovery`): which namespaces
 //! keep a disconnected socket's session, and for how long.
 
-use crate::rules::Rules;
+use crate::rules::{ADMIN_NAMESPACE, CHAT_NAMESPACE, Rules};
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -14,12 +15,27 @@ section! {
         /// comma-separated list of namespaces (`/`, a relay rule's `/live`) [default: off].
         #[arg(long, env = "CHATOXIDE_CONNECTION_STATE_RECOVERY", num_args = 0..=1,
               default_missing_value = "*", value_delimiter = ',')]
+        #[serde(default, deserialize_with = "switch_or_namespaces")]
         pub connection_state_recovery: Option<Vec<String>>,
         /// Milliseconds a disconnected socket's session is kept for it to be recovered (Node's
         /// `maxDisconnectionDuration`) [default: 120000].
         #[arg(long, env = "CHATOXIDE_MAX_DISCONNECTION_DURATION_MS")]
         pub max_disconnection_duration_ms: Option<u64>,
     }
+}
+
+/// The file's `connection_state_recovery`: `true`, `false`, or a list of namespaces.
+fn switch_or_namespaces<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Switch(bool),
+        Namespaces(Vec<String>),
+    }
+    Ok(Some(match Given::deserialize(d)? {
+        Given::Switch(on) => vec![on.to_string()],
+        Given::Namespaces(list) => list,
+    }))
 }
 
 /// Where sessions are recovered, and for how long (the [`super::Config`] field `recovery`).
@@ -43,7 +59,8 @@ impl RecoveryConfig {
     pub fn covers(&self, ns: &str) -> bool {
         match &self.namespaces {
             RecoveringNamespaces::None => false,
-            RecoveringNamespaces::All => true,
+            // The admin UI's namespace is the server's own: nothing of it to recover.
+            RecoveringNamespaces::All => ns != ADMIN_NAMESPACE,
             RecoveringNamespaces::These(set) => set.contains(ns),
         }
     }
@@ -76,7 +93,7 @@ impl RecoverySettings {
                 let served = rules.extra_namespaces();
                 for ns in list {
                     anyhow::ensure!(
-                        ns == crate::rules::CHAT_NAMESPACE || served.contains(ns.as_str()),
+                        ns == CHAT_NAMESPACE || served.contains(ns.as_str()),
                         "connection_state_recovery names namespace {ns}, which is not served: `/` or a namespace of the relay rules"
                     );
                 }
@@ -122,10 +139,35 @@ mod tests {
             unknown.as_ref().is_err_and(|e| e.contains("/nowhere")),
             "{unknown:?}"
         );
+        let admin = resolve(Some(&["*"])).map(|c| c.covers(ADMIN_NAMESPACE));
+        assert!(matches!(admin, Ok(false)), "{admin:?}");
         let default = resolve(Some(&["/"])).map(|c| c.max_disconnection);
         assert!(
             matches!(default, Ok(d) if d == Duration::from_secs(120)),
             "{default:?}"
         );
+    }
+
+    #[test]
+    fn the_file_takes_a_switch_or_a_list() {
+        let read = |text: &str| {
+            crate::config::Settings::from_toml(text)
+                .map(|s| s.recovery.connection_state_recovery)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            read("connection_state_recovery = true"),
+            Ok(Some(vec!["true".into()]))
+        );
+        assert_eq!(
+            read("connection_state_recovery = false"),
+            Ok(Some(vec!["false".into()]))
+        );
+        assert_eq!(
+            read("connection_state_recovery = [\"/live\"]"),
+            Ok(Some(vec!["/live".into()]))
+        );
+        assert_eq!(read("port = 1"), Ok(None));
+        assert!(read("connection_state_recovery = 3").is_err());
     }
 }

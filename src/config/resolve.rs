@@ -259,4 +259,20 @@ mod tests {
             assert!(!shown.contains("SECRET"), "{shown}");
         }
     }
+
+    #[test]
+    fn recovery_needs_chatoxide_s_cluster_adapter() {
+        let with = |adapter: &str| {
+            let text = format!(
+                "redis_url = \"redis://127.0.0.1:6379\"\nredis_adapter = \"{adapter}\"\nconnection_state_recovery = true"
+            );
+            resolve(Settings::default(), file(&text)).map(|c| c.recovery.is_on())
+        };
+        assert_eq!(with("socketioxide"), Ok(true));
+        let node = with("node");
+        assert!(
+            node.as_ref().is_err_and(|e| e.contains("recovery")),
+            "{node:?}"
+        );
+    }
 }

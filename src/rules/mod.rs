@@ -35,8 +35,8 @@ const RESERVED_EVENTS: [&str; 7] = [
 /// The contract's events: on `/`, a rule cannot emit one (a client could forge a `message`).
 const CHAT_EVENTS: [&str; 8] = event::BROADCAST;
 
-/// The admin UI's namespace: never a rule's.
-const ADMIN_NAMESPACE: &str = "/admin";
+/// The admin UI's namespace: never a rule's, nor a recovering one.
+pub const ADMIN_NAMESPACE: &str = "/admin";
 
 const DEFAULT_ACK_TIMEOUT_MS: u64 = 5_000;
 
