@@ -165,12 +165,15 @@ impl Authenticator {
     }
 }
 
+/// How open mode's names for users that give none begin.
+pub const GUEST_PREFIX: &str = "guest-";
+
 fn open(username: Option<String>) -> Result<User, ChatError> {
     let name = match username {
         Some(name) => UserName::parse(&name)?,
         None => {
             let short = uuid::Uuid::new_v4().simple().to_string();
-            UserName::parse(&format!("guest-{}", &short[..8]))?
+            UserName::parse(&format!("{GUEST_PREFIX}{}", &short[..8]))?
         }
     };
     let id = UserId::parse(name.as_str())?;

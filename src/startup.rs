@@ -379,6 +379,7 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
     counter_from_zero(names::FEED_CATCH_UPS);
     counter_from_zero(names::RECOVERY_SESSIONS_KEPT);
     counter_from_zero(names::RECOVERY_RESTORED);
+    counter_from_zero(names::RECOVERY_MISSED);
     count_from_zero(
         names::RECOVERY_FAILURES,
         "why",

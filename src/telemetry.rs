@@ -260,7 +260,7 @@ pub mod names {
     pub const RECOVERY_SESSIONS_KEPT: &str = "chatoxide_recovery_sessions_kept_total";
     pub const RECOVERY_RESTORED: &str = "chatoxide_recovery_restored_total";
     pub const RECOVERY_FAILURES: &str = "chatoxide_recovery_failures_total";
-    pub const RECOVERY_MISSED: &str = "chatoxide_recovery_missed_events";
+    pub const RECOVERY_MISSED: &str = "chatoxide_recovery_missed_events_total";
 }
 
 fn describe() {
@@ -344,9 +344,9 @@ fn describe() {
         names::RECOVERY_FAILURES,
         "Recovery that did not happen, by why: no_session, other_user, unknown_offset, too_much, unavailable (Redis), journal (a broadcast sent without an offset)."
     );
-    describe_histogram!(
+    describe_counter!(
         names::RECOVERY_MISSED,
-        "Events sent to each restored socket before its CONNECT answer."
+        "Events sent to restored sockets before their CONNECT answer (missed while they were away)."
     );
     describe_counter!(
         names::REPLAY_FAILURES,

@@ -24,14 +24,29 @@ export function unique(prefix) {
  */
 export async function connect(server, auth = {}, options = {}) {
   const socket = io(server.url, { auth, forceNew: true, reconnection: false, ...options });
-  await new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", (err) => {
+  await connected(socket);
+  return socket;
+}
+
+/**
+ * Resolves at the socket's next `connect`; at a `connect_error` before it, closes the socket and
+ * rejects. Neither listener outlives the answer: a socket that reconnects by itself (reconnection
+ * on) is not closed by a refusal it meets later.
+ */
+export function connected(socket) {
+  return new Promise((resolve, reject) => {
+    const accepted = () => {
+      socket.off("connect_error", refused);
+      resolve();
+    };
+    const refused = (err) => {
+      socket.off("connect", accepted);
       socket.close();
       reject(err);
-    });
+    };
+    socket.once("connect", accepted);
+    socket.once("connect_error", refused);
   });
-  return socket;
 }
 
 /** Connects as `username` in open mode. */
@@ -99,15 +114,18 @@ export async function ok(socket, event, arg) {
   return reply;
 }
 
-/** Resolves with the next `event` on `socket` (matching `filter`, if given). */
+/**
+ * Resolves with the payload (first argument) of the next `event` on `socket` matching `filter`,
+ * if given, which is called with all of the event's arguments.
+ */
 export function next(socket, event, filter = () => true, ms = WAIT_MS) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.off(event, onEvent);
       reject(new Error(`no ${event} event in ${ms} ms`));
     }, ms);
-    const onEvent = (payload) => {
-      if (!filter(payload)) return;
+    const onEvent = (payload, ...rest) => {
+      if (!filter(payload, ...rest)) return;
       clearTimeout(timer);
       socket.off(event, onEvent);
       resolve(payload);

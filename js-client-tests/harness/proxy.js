@@ -1,9 +1,13 @@
-// A TCP proxy the tests control, to cut a server off from its database and give it back.
+// A TCP proxy the tests control: to cut a server off from its database and give it back, or a
+// client off from its server (every connection at once, as a network does) and then send it to
+// another server.
 import net from "node:net";
 
 /**
- * Listens on a free port and forwards to `target` ({ host, port }). `cut()` resets every
- * connection and refuses new ones until `restore()`.
+ * Listens on a free port of 127.0.0.1 and forwards to `target` ({ host, port }). `cut()` destroys
+ * both ends of every open connection (a WebSocket and a pending long-poll break alike, on the
+ * client's side and on the server's) and refuses new ones until `restore()`; `retarget(target)`
+ * sends new connections to another address (open ones stay where they are).
  */
 export async function startProxy(target) {
   const open = new Set();
@@ -27,8 +31,10 @@ export async function startProxy(target) {
     upstream.pipe(client);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = server.address().port;
   return {
-    port: server.address().port,
+    port,
+    url: `http://127.0.0.1:${port}`,
     cut() {
       cut = true;
       for (const { client, upstream } of open) {
@@ -39,6 +45,9 @@ export async function startProxy(target) {
     },
     restore() {
       cut = false;
+    },
+    retarget(to) {
+      target = to;
     },
     async close() {
       this.cut();

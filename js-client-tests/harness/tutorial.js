@@ -2,13 +2,12 @@
 // own Node server (harness/tutorial-node-server.js, the reference) and by chatoxide with the
 // relay rules of examples/socketio-tutorial/chatoxide.toml. The tutorial's page is a third-party
 // fixture: it is served from the shared fixtures folder, never copied into the project.
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "./server.js";
+import { NodeReference, serverKinds } from "./node-reference.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -39,14 +38,9 @@ export function tutorialMissing() {
   return reason;
 }
 
-/**
- * The servers the suite runs against: both by default. TUTORIAL_KINDS=node (or =chatoxide) is
- * for development only. The Node reference does not use the project's database, so the
- * PostgreSQL run (TEST_DB=postgres) leaves it out.
- */
+/** The servers the suite runs against: both by default (TUTORIAL_KINDS, see serverKinds). */
 export function tutorialKinds() {
-  const kinds = (process.env.TUTORIAL_KINDS ?? "node,chatoxide").split(",").map((k) => k.trim());
-  return process.env.TEST_DB === "postgres" ? kinds.filter((k) => k !== "node") : kinds;
+  return serverKinds("TUTORIAL_KINDS");
 }
 
 /**
@@ -84,62 +78,22 @@ async function startChatoxide() {
 
 async function startNode() {
   const dir = mkdtempSync(join(tmpdir(), "chatoxide-tutorial-"));
-  const node = new NodeTutorial(join(dir, "messages.jsonl"));
+  const store = join(dir, "messages.jsonl");
+  const node = new NodeReference("tutorial-node-server.js", ["--dir", tutorialPageDir(), "--store", store]);
   await node.start();
   return {
     kind: "node",
     get url() {
-      return `http://127.0.0.1:${node.port}`;
+      return node.url;
     },
     get log() {
       return node.log;
     },
-    kill: () => node.kill(),
+    kill: () => node.stop("SIGKILL"),
     start: () => node.start(),
     async close() {
-      await node.kill();
+      await node.stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** The tutorial's Node server as a child process: killed and started again like chatoxide. */
-class NodeTutorial {
-  /** Everything the process wrote, a line an entry. */
-  log = [];
-  /** The port of the first run, kept by every later one. */
-  port = 0;
-
-  constructor(store) {
-    this.store = store;
-  }
-
-  async start() {
-    const script = join(here, "tutorial-node-server.js");
-    const args = ["--port", String(this.port), "--dir", tutorialPageDir(), "--store", this.store];
-    this.process = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    this.exited = new Promise((resolve) =>
-      this.process.once("close", (code, signal) => resolve({ code, signal })),
-    );
-    this.port = await new Promise((resolve, reject) => {
-      for (const output of [this.process.stdout, this.process.stderr]) {
-        createInterface({ input: output }).on("line", (line) => this.#logged(line, resolve));
-      }
-      this.exited.then(({ code, signal }) =>
-        reject(new Error(`the tutorial's Node server exited (${code ?? signal}):\n${this.log.join("\n")}`)),
-      );
-    });
-  }
-
-  #logged(line, listening) {
-    this.log.push(line);
-    const port = /^listening (\d+)$/.exec(line)?.[1];
-    if (port) listening(Number(port));
-  }
-
-  async kill() {
-    const running = this.process.exitCode === null && this.process.signalCode === null;
-    if (running) this.process.kill("SIGKILL");
-    return this.exited;
-  }
 }

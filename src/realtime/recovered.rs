@@ -40,9 +40,21 @@ impl Return {
             offset: field("offset"),
         })
     }
+
+    /// The guest a client that gives no name was, in open mode: it comes back as that guest
+    /// (a Node app's clients often send no credentials; their session must still be theirs).
+    pub(super) async fn guest(&self, socket_ns: &str, app: &AppState) -> Option<String> {
+        if app.auth.takes_tokens() {
+            return None;
+        }
+        app.recovery
+            .returning_guest(socket_ns, self.pid.as_deref()?)
+            .await
+    }
 }
 
-/// The socket's session: its private id, the id its client knows, and the ids it has had.
+/// The socket's session: its private id, the id its client knows, and the ids whose rooms it is
+/// in (that one, and its own).
 #[derive(Clone)]
 struct Ids {
     pid: String,
@@ -62,8 +74,9 @@ pub(super) async fn begin<A: Adapter>(
     let Some(back) = back else { return };
     let restored = match (&back.pid, &back.offset) {
         (Some(pid), Some(offset)) => {
-            app.recovery
-                .restore(socket.ns(), pid, offset, &user.id)
+            let stale = |sid: &str| take_over(socket, sid, pid);
+            (app.recovery)
+                .restore(socket.ns(), pid, offset, &user.id, stale)
                 .await
         }
         _ => None,
@@ -76,6 +89,7 @@ pub(super) async fn begin<A: Adapter>(
     }) = restored
     else {
         let pid = Recovery::new_pid();
+        app.recovery.register(socket.ns(), &pid, &own, &user.id);
         socket.set_connect_session(ConnectSession {
             pid: pid.clone(),
             id: None,
@@ -89,6 +103,8 @@ pub(super) async fn begin<A: Adapter>(
         return;
     };
     rejoin(socket, &session);
+    app.recovery
+        .register(socket.ns(), &session.pid, &own, &user.id);
     socket.set_connect_session(ConnectSession {
         pid: session.pid.clone(),
         id: Some(session.id.clone()),
@@ -97,15 +113,54 @@ pub(super) async fn begin<A: Adapter>(
             .map(|data| Payload::Str(data.into(), None))
             .collect(),
     });
-    let mut ids = session.ids;
-    ids.push(own);
+    // The id its client knows, and this socket's own: an id it had between them is nobody's.
+    let mut ids = vec![session.id.clone(), own];
+    ids.dedup();
+    socket.extensions.insert(Resumed {
+        pid: session.pid.clone(),
+        turn,
+    });
     socket.extensions.insert(Ids {
         pid: session.pid,
         id: session.id,
         ids,
     });
-    socket.extensions.insert(turn);
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "session recovered");
+}
+
+/// The session socket `sid` of this node holds, taken from it: its client came back before the
+/// socket noticed it went (a polling client's dropped request is seen at its next missed ping).
+/// The socket is disconnected, its session not kept again.
+fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str) -> Option<Session> {
+    let stale = (socket.within(sid.to_owned()).local().sockets().into_iter())
+        .find(|s| s.id.as_str() == sid)?;
+    let ids = stale.extensions.remove::<Ids>()?;
+    if ids.pid != pid {
+        stale.extensions.insert(ids);
+        return None;
+    }
+    let session = session_of(&stale, ids)?;
+    if let Err(err) = stale.clone().disconnect() {
+        tracing::debug!(%sid, error = %err, "disconnecting a socket whose session was taken over");
+    }
+    tracing::debug!(%sid, ns = socket.ns(), "session taken over from a socket that had not seen its client go");
+    Some(session)
+}
+
+/// The session of a socket, as it is now.
+fn session_of<A: Adapter>(socket: &SocketRef<A>, ids: Ids) -> Option<Session> {
+    let rooms: Vec<String> = (socket.rooms().into_iter())
+        .map(|room| room.into_owned())
+        .filter(|room| !ids.ids.contains(room))
+        .collect();
+    let user = user_of(socket).ok()?;
+    Some(Session {
+        pid: ids.pid,
+        id: ids.id,
+        user: user.id.as_str().to_owned(),
+        ids: ids.ids,
+        rooms,
+    })
 }
 
 /// Puts a restored socket back in its rooms: the rooms of its former ids, and on a namespace of
@@ -124,11 +179,22 @@ fn rejoin<A: Adapter>(socket: &SocketRef<A>, session: &Session) {
     socket.join(rooms);
 }
 
-/// Once the client knows it is connected: broadcasts of the namespace may reach it again.
-pub(super) fn live<A: Adapter>(socket: &SocketRef<A>) {
-    if let Some(turn) = socket.extensions.remove::<Turn>() {
-        turn.release();
-    }
+/// A restored session until its socket is live: its pid, and the namespace's turn it holds.
+#[derive(Clone)]
+struct Resumed {
+    pid: String,
+    turn: Turn,
+}
+
+/// Once the client knows it is connected: broadcasts of the namespace may reach it again, and
+/// the session it came back to is forgotten (it is kept anew when the socket goes).
+pub(super) fn live<A: Adapter>(socket: &SocketRef<A>, app: &AppState) {
+    let Some(Resumed { pid, turn }) = socket.extensions.remove::<Resumed>() else {
+        return;
+    };
+    turn.release();
+    let (recovery, ns) = (app.recovery.clone(), socket.ns().to_owned());
+    tokio::spawn(async move { recovery.forget(&ns, &pid).await });
 }
 
 /// Why a socket went, as Node's `RECOVERABLE_DISCONNECT_REASONS` has it: its client may come
@@ -150,25 +216,21 @@ pub(super) async fn leave<A: Adapter>(
     reason: DisconnectReason,
     app: &AppState,
 ) {
-    live(socket);
+    // A socket that goes before it was live gives its turn back; its session stays kept.
+    if let Some(Resumed { turn, .. }) = socket.extensions.remove::<Resumed>() {
+        turn.release();
+    }
+    // Gone already when its session was taken over.
     let Some(ids) = socket.extensions.remove::<Ids>() else {
         return;
     };
+    (app.recovery).unregister(socket.ns(), &ids.pid, socket.id.as_str());
     if !recoverable(reason) {
         return;
     }
-    // Read first: the socket leaves its rooms once its disconnect handlers are done.
-    let rooms: Vec<String> = (socket.rooms().into_iter())
-        .map(|room| room.into_owned())
-        .filter(|room| !ids.ids.contains(room))
-        .collect();
-    let Ok(user) = user_of(socket) else { return };
-    let session = Session {
-        pid: ids.pid,
-        id: ids.id,
-        user: user.id.as_str().to_owned(),
-        ids: ids.ids,
-        rooms,
+    // Read at once: the socket leaves its rooms once its disconnect handlers are done.
+    let Some(session) = session_of(socket, ids) else {
+        return;
     };
     app.recovery.keep(socket.ns(), session).await;
 }

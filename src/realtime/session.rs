@@ -85,8 +85,10 @@ async fn handshake<A: Adapter>(
 ) -> Result<(), Refused> {
     let kept = auth_kept(&socket, &auth, &app);
     let back = Return::from_auth(&socket, &app, &auth);
-    let (Identity { user, grant }, connection) =
-        admit(&socket, auth, &app).await.map_err(refused(&socket))?;
+    let guest = returning_guest(&socket, &app, back.as_ref()).await;
+    let (Identity { user, grant }, connection) = admit(&socket, auth, guest, &app)
+        .await
+        .map_err(refused(&socket))?;
     after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     // Shared, so that the clones `extensions.get` hands out do not count as connections.
     socket.extensions.insert(Arc::new(connection));
@@ -106,7 +108,9 @@ async fn relay_handshake<A: Adapter>(
 ) -> Result<(), Refused> {
     let kept = auth_kept(&socket, &auth, &app);
     let back = Return::from_auth(&socket, &app, &auth);
-    let Identity { user, grant } = identify(&socket, auth, &app).map_err(refused(&socket))?;
+    let guest = returning_guest(&socket, &app, back.as_ref()).await;
+    let Identity { user, grant } =
+        identify(&socket, auth, guest, &app).map_err(refused(&socket))?;
     after_admission(&socket, &app, kept.as_ref(), &user).map_err(refused(&socket))?;
     socket.join(user.personal_room());
     settle(&socket, &app, user.clone(), grant);
@@ -180,17 +184,31 @@ fn settle<A: Adapter>(socket: &SocketRef<A>, app: &AppState, user: User, grant: 
     metrics::counter!(names::CONNECTS, "namespace" => socket.ns().to_owned()).increment(1);
 }
 
-/// Who the socket is, if its address has handshakes left and its credentials hold.
+/// The guest a returning client without a name was (see [`recovered::Return::guest`]).
+async fn returning_guest<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &AppState,
+    back: Option<&Return>,
+) -> Option<String> {
+    back?.guest(socket.ns(), app).await
+}
+
+/// Who the socket is, if its address has handshakes left and its credentials hold; a client
+/// that gives no name in open mode is `guest`, when it comes back as one.
 fn identify<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Result<Value, impl fmt::Display>,
+    guest: Option<String>,
     app: &AppState,
 ) -> Result<Identity, ChatError> {
     app.ensure_serving()?;
     let request = socket.req_parts();
     app.limits.handshake(request)?;
     let auth = auth.map_err(|e| ChatError::bad_request(format!("unreadable auth payload: {e}")))?;
-    let credentials = Credentials::from_handshake(&auth, request.uri.query())?;
+    let mut credentials = Credentials::from_handshake(&auth, request.uri.query())?;
+    if credentials.username.is_none() {
+        credentials.username = guest;
+    }
     app.auth.authenticate(credentials)
 }
 
@@ -199,9 +217,10 @@ fn identify<A: Adapter>(
 async fn admit<A: Adapter>(
     socket: &SocketRef<A>,
     auth: Result<Value, impl fmt::Display>,
+    guest: Option<String>,
     app: &AppState,
 ) -> Result<(Identity, Connection), ChatError> {
-    let identity = identify(socket, auth, app)?;
+    let identity = identify(socket, auth, guest, app)?;
     let max = app.limits.sockets_per_user();
     let connection = app
         .presence
@@ -257,8 +276,12 @@ fn wire<A: Adapter>(socket: &SocketRef<A>) {
 
 /// Runs once the client knows it is connected: the replays of the namespace's rules, then live
 /// delivery of what they store.
-async fn on_connect<A: Adapter>(socket: SocketRef<A>, State(feeds): State<Feeds>) {
-    recovered::live(&socket);
+async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    State(feeds): State<Feeds>,
+    State(app): State<AppState>,
+) {
+    recovered::live(&socket, &app);
     tracing::debug!(sid = %socket.id, user = %user_label(&socket), ns = socket.ns(), "connected");
     if let Some(offsets) = socket.extensions.remove::<Offsets>() {
         feeds.catch_up(socket, offsets).await;

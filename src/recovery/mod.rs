@@ -35,6 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
+/// The names open mode gives users that give none (src/identity.rs).
+const GUEST_PREFIX: &str = crate::identity::GUEST_PREFIX;
 /// Longest `pid` or offset a client may send.
 const MAX_ID_LEN: usize = 64;
 /// How long a restore may hold its namespace's turn for a socket that never goes live (its
@@ -50,8 +52,8 @@ pub struct Session {
     pub id: String,
     /// Whose session it is: only that user's credentials restore it.
     pub user: String,
-    /// The rooms named by the ids the socket has had (Node's socket is in its id's room): what
-    /// reached them reaches the restored socket.
+    /// The rooms named by the socket's ids (Node's socket is in its id's room): the id its
+    /// client knows and the socket's own. What reached them reaches the restored socket.
     pub ids: Vec<String>,
     /// Its other rooms when it went.
     pub rooms: Vec<String>,
@@ -167,6 +169,8 @@ struct Inner {
     journal: Journal,
     sessions: Sessions,
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The sessions of this node's live sockets, by namespace and pid: their socket id and user.
+    live: Mutex<HashMap<(String, String), (String, String)>>,
     /// Most events a restore sends: what the socket's buffer holds, less room for its answers.
     most_missed: usize,
 }
@@ -189,6 +193,7 @@ impl Recovery {
             journal,
             sessions,
             turns: Mutex::default(),
+            live: Mutex::default(),
             most_missed: socket_buffer.saturating_sub(16).max(1),
         }))
     }
@@ -245,13 +250,67 @@ impl Recovery {
         }
     }
 
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, String)>> {
+        self.0.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Socket `sid` of `user` on this node holds session `pid` of `ns`.
+    pub fn register(&self, ns: &str, pid: &str, sid: &str, user: &str) {
+        let key = (ns.to_owned(), pid.to_owned());
+        self.live().insert(key, (sid.to_owned(), user.to_owned()));
+    }
+
+    /// Socket `sid` no longer holds session `pid` of `ns`.
+    pub fn unregister(&self, ns: &str, pid: &str, sid: &str) {
+        let mut live = self.live();
+        let key = (ns.to_owned(), pid.to_owned());
+        if live.get(&key).is_some_and(|(holder, _)| holder == sid) {
+            live.remove(&key);
+        }
+    }
+
+    /// The socket of this node that still holds session `pid` of `ns`, and its user.
+    fn holder(&self, ns: &str, pid: &str) -> Option<(String, String)> {
+        self.live().get(&(ns.to_owned(), pid.to_owned())).cloned()
+    }
+
+    /// The user of session `pid` in `ns` when it is a guest's (open mode, no name given): a
+    /// guest that comes back without a name is the same guest, as its Node app saw it.
+    pub async fn returning_guest(&self, ns: &str, pid: &str) -> Option<String> {
+        if pid.len() > MAX_ID_LEN {
+            return None;
+        }
+        let user = match self.0.sessions.get(ns, pid).await.ok()? {
+            Some(session) => session.user,
+            None => self.holder(ns, pid)?.1,
+        };
+        user.starts_with(GUEST_PREFIX).then_some(user)
+    }
+
+    /// Forgets session `pid` of `ns`: its socket is live again, and keeps it anew when it goes.
+    pub async fn forget(&self, ns: &str, pid: &str) {
+        if let Err(err) = self.0.sessions.forget(ns, pid).await {
+            tracing::debug!(ns, error = %err, "could not forget a restored session: it expires by itself");
+        }
+    }
+
     /// The session `pid` of `user` in `ns`, with what its client missed after `offset`. The
-    /// session is taken: it is restored once. `None`: start a new session.
-    pub async fn restore(&self, ns: &str, pid: &str, offset: &str, user: &str) -> Option<Restored> {
-        match self.try_restore(ns, pid, offset, user).await {
+    /// session stays kept until its socket is live ([`Recovery::forget`]). A session no socket
+    /// left yet, because its socket on this node has not noticed its client went (a polling
+    /// client's dropped request is seen at the next missed ping), is taken from that socket by
+    /// `stale` (given its id), which ends it. `None`: start a new session.
+    pub async fn restore(
+        &self,
+        ns: &str,
+        pid: &str,
+        offset: &str,
+        user: &str,
+        stale: impl FnOnce(&str) -> Option<Session>,
+    ) -> Option<Restored> {
+        match self.try_restore(ns, pid, offset, user, stale).await {
             Ok(restored) => {
                 metrics::counter!(names::RECOVERY_RESTORED).increment(1);
-                metrics::histogram!(names::RECOVERY_MISSED).record(restored.missed.len() as f64);
+                metrics::counter!(names::RECOVERY_MISSED).increment(restored.missed.len() as u64);
                 Some(restored)
             }
             Err(why) => {
@@ -272,20 +331,29 @@ impl Recovery {
         pid: &str,
         offset: &str,
         user: &str,
+        stale: impl FnOnce(&str) -> Option<Session>,
     ) -> Result<Restored, Missed> {
         if pid.len() > MAX_ID_LEN || offset.len() > MAX_ID_LEN {
             return Err(Missed::NoSession);
         }
-        let session = (self.0.sessions.take(ns, pid).await)
-            .map_err(|err| {
-                tracing::warn!(ns, error = %err, "could not read a session for recovery");
-                Missed::Unavailable
-            })?
-            .ok_or(Missed::NoSession)?;
+        let kept = (self.0.sessions.get(ns, pid).await).map_err(|err| {
+            tracing::warn!(ns, error = %err, "could not read a session for recovery");
+            Missed::Unavailable
+        })?;
+        let turn = self.turn(ns).await;
+        let session = match kept {
+            Some(session) => session,
+            None => {
+                let (sid, holder) = self.holder(ns, pid).ok_or(Missed::NoSession)?;
+                if holder != user {
+                    return Err(Missed::OtherUser);
+                }
+                stale(&sid).ok_or(Missed::NoSession)?
+            }
+        };
         if session.user != user {
             return Err(Missed::OtherUser);
         }
-        let turn = self.turn(ns).await;
         let sent = (self.0.journal.after(ns, offset, self.0.most_missed).await)
             .map_err(|err| match err {
                 journal::JournalError::TooMuch => Missed::TooMuch,

@@ -69,24 +69,45 @@ impl Sessions {
         }
     }
 
-    /// Takes the session `pid` of `ns`, if it is kept and has not expired.
-    pub async fn take(&self, ns: &str, pid: &str) -> Result<Option<Session>, SessionsError> {
+    /// The session `pid` of `ns`, if it is kept and has not expired. It stays kept (a client
+    /// whose connection fails before it is live may try again) until [`Sessions::forget`] or
+    /// its expiry.
+    pub async fn get(&self, ns: &str, pid: &str) -> Result<Option<Session>, SessionsError> {
         match self {
             Self::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-                let kept = map.remove(&(ns.to_owned(), pid.to_owned()));
+                let map = map.lock().unwrap_or_else(|p| p.into_inner());
+                let kept = map.get(&(ns.to_owned(), pid.to_owned()));
                 Ok(kept
                     .filter(|(_, until)| *until > Instant::now())
-                    .map(|(session, _)| session))
+                    .map(|(session, _)| session.clone()))
             }
             Self::Redis { link, prefix } => {
                 let mut conn = link.commands()?;
-                let res = redis::cmd("GETDEL")
+                let res = redis::cmd("GET")
                     .arg(Self::key(prefix, ns, pid))
                     .query_async::<Option<String>>(&mut conn)
                     .await;
                 let kept = link.observe("recovery_session", res)?;
                 Ok(kept.map(|s| serde_json::from_str(&s)).transpose()?)
+            }
+        }
+    }
+
+    /// Forgets the session `pid` of `ns`: its socket is live again.
+    pub async fn forget(&self, ns: &str, pid: &str) -> Result<(), SessionsError> {
+        match self {
+            Self::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                map.remove(&(ns.to_owned(), pid.to_owned()));
+                Ok(())
+            }
+            Self::Redis { link, prefix } => {
+                let mut conn = link.commands()?;
+                let res = redis::cmd("DEL")
+                    .arg(Self::key(prefix, ns, pid))
+                    .query_async::<()>(&mut conn)
+                    .await;
+                Ok(link.observe("recovery_session", res)?)
             }
         }
     }
