@@ -128,20 +128,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_session_is_taken_once_and_not_after_it_expires() {
+    async fn a_session_is_kept_until_forgotten_or_expired() {
         let sessions = Sessions::memory();
         let minute = Duration::from_secs(60);
         assert!(sessions.keep("/", &session("a"), minute).await.is_ok());
         assert!(
-            sessions
+            (sessions
                 .keep("/", &session("b"), Duration::from_millis(1))
-                .await
+                .await)
                 .is_ok()
         );
-        assert!(matches!(sessions.take("/other", "a").await, Ok(None)));
-        assert!(matches!(sessions.take("/", "a").await, Ok(Some(s)) if s == session("a")));
-        assert!(matches!(sessions.take("/", "a").await, Ok(None)));
+        assert!(matches!(sessions.get("/other", "a").await, Ok(None)));
+        assert!(matches!(sessions.get("/", "a").await, Ok(Some(s)) if s == session("a")));
+        assert!(matches!(sessions.get("/", "a").await, Ok(Some(_))));
+        assert!(sessions.forget("/", "a").await.is_ok());
+        assert!(matches!(sessions.get("/", "a").await, Ok(None)));
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(matches!(sessions.take("/", "b").await, Ok(None)));
+        assert!(matches!(sessions.get("/", "b").await, Ok(None)));
     }
 }
