@@ -74,7 +74,15 @@ pub(super) async fn begin<A: Adapter>(
     let Some(back) = back else { return };
     let restored = match (&back.pid, &back.offset) {
         (Some(pid), Some(offset)) => {
-            let stale = |sid: &str| take_over(socket, sid, pid);
+            let stale = |sid: &str| {
+                let taken = take_over(socket, sid, pid);
+                if taken.is_none() {
+                    // A socket that never went live (its CONNECT answer failed) left no handler
+                    // to forget it.
+                    app.recovery.unregister(socket.ns(), pid, sid);
+                }
+                taken
+            };
             (app.recovery)
                 .restore(socket.ns(), pid, offset, &user.id, stale)
                 .await
