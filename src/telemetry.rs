@@ -346,7 +346,7 @@ fn describe() {
     );
     describe_counter!(
         names::RECOVERY_MISSED,
-        "Events sent to restored sockets before their CONNECT answer (missed while they were away)."
+        "Events sent to restored sockets with their CONNECT answer (missed while they were away)."
     );
     describe_counter!(
         names::REPLAY_FAILURES,

@@ -112,6 +112,11 @@ describe("a crowd recovering at once", () => {
       assert.deepEqual(new Set(stored.map((m) => m.id)), new Set(acked.map((m) => m.id)));
       const sequence = JSON.stringify(stored.map((m) => m.id));
       const differing = crowd.flatMap((s, i) => (JSON.stringify(s.received.map(([m]) => m.id)) === sequence ? [] : [i]));
+      for (const i of differing.slice(0, 5)) {
+        const got = crowd[i].received.map(([m]) => m.id);
+        const missing = stored.filter((m) => !got.includes(m.id)).length;
+        t.diagnostic(`socket ${i}: ${got.length} received, ${new Set(got).size} distinct, ${missing} missing, ${crowd[i].connects.length} CONNECT answers`);
+      }
       assert.deepEqual(differing, [], "sockets whose messages are not the stored sequence, in order, once each");
       const withoutOffset = crowd.flatMap((s) => s.received.filter((args) => args.length !== 2 || typeof args[1] !== "string"));
       assert.equal(withoutOffset.length, 0, "every message ends with its offset");

@@ -63,7 +63,7 @@ struct Ids {
 }
 
 /// Last in a recovering namespace's handshake, once the socket is admitted: the session named
-/// by the client restored (its rooms joined, what it missed queued before the CONNECT answer,
+/// by the client restored (its rooms joined, what it missed queued to follow the CONNECT answer,
 /// the namespace's turn held until it is live), or a new one started.
 pub(super) async fn begin<A: Adapter>(
     socket: &SocketRef<A>,

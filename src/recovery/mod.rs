@@ -9,7 +9,7 @@
 //! (socket.io-client keeps the last one). A socket that disconnects for a reason a client may
 //! come back from leaves its session (pid, id, rooms; [`sessions`]) for the maximum
 //! disconnection. A client that comes back sends its `pid` and last offset: its session is
-//! taken, and what the journal holds after the offset for its rooms is sent before its CONNECT
+//! found, and what the journal holds after the offset for its rooms is sent right after its CONNECT
 //! answer. The journal and the sessions live in this process on a single node, and in Redis on
 //! a cluster, so any node recovers any session.
 //!

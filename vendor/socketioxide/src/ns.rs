@@ -169,20 +169,9 @@ impl<A: Adapter> Namespace<A> {
 
         let protocol = esocket.protocol.into();
         // PATCH(chatoxide): connection state recovery (socket.io 4.x `connectionStateRecovery`,
-        // socketioxide issue #729). A middleware that restored a session left its missed packets,
-        // sent before the CONNECT answer as Node sends them, and the ids the answer carries: the
-        // session's `pid` and, when it was restored, the id the client knew.
-        // A missed packet that cannot be queued closes the connection: the client must not
-        // read `recovered` without everything it missed.
+        // socketioxide issue #729). A middleware may have set the session the CONNECT answer
+        // carries: its `pid` and, when it was restored, the id the client knew.
         let session = socket.take_connect_session();
-        let missed = session.iter().flat_map(|s| &s.missed);
-        for missed in missed {
-            if socket.send(Packet::event(self.path.clone(), missed.clone())).is_err() {
-                self.remove_socket(sid);
-                esocket.close(engineioxide::DisconnectReason::TransportError);
-                return Err(ConnectFail);
-            }
-        }
         let payload = match protocol {
             ProtocolVersion::V5 => Some(match &session {
                 Some(session) => self.parser.encode_default(&session.answer(&socket.id)).unwrap(),
@@ -197,6 +186,19 @@ impl<A: Adapter> Namespace<A> {
             self.remove_socket(sid);
             esocket.close(engineioxide::DisconnectReason::TransportError);
             return Err(ConnectFail);
+        }
+        // PATCH(chatoxide): a restored session's missed packets, right after the answer and
+        // before anything else. (Node sends them before it; but socket.io-client keeps packets
+        // that came before an answer that never came, and repeats them at its next connect.
+        // After it, the client takes each as it comes and its offset follows.) One that cannot
+        // be queued closes the connection: the client comes back from the last one it took.
+        let missed = session.iter().flat_map(|s| &s.missed);
+        for missed in missed {
+            if socket.send(Packet::event(self.path.clone(), missed.clone())).is_err() {
+                self.remove_socket(sid);
+                esocket.close(engineioxide::DisconnectReason::TransportError);
+                return Err(ConnectFail);
+            }
         }
 
         socket.set_connected(true);
