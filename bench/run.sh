@@ -34,15 +34,22 @@
 #                                 socket.io-client's reconnection delays and every default setting
 #                                 (TARGETS=chatoxide-cluster: a node of a cluster restarted while
 #                                 another stays up)
+#   bench/run.sh recovery [REPS]  the fanout scenario (RECEIVERS 1000, RATES 10,30,100,200) with
+#                                 connection state recovery off, then on (RECOVERY=1: each
+#                                 broadcast journaled, its offset one more argument): chatoxide on
+#                                 SQLite (the journal in memory), Node socket.io + pg
+#                                 (`connectionStateRecovery: {}`), a chatoxide cluster node (the
+#                                 journal a Redis stream); TARGETS picks them
 #
 # Runs are interleaved (A B A B ...); the server is pinned to core 0, the load tool to core 1.
 # Each run gets a fresh server and database. chatoxide runs with its rate limits off (the
 # baseline has none, and one load user sends far more than a person), unless DEFAULTS=1 (the
-# reconnect storm, and the `defaults` joinstorm runs, keep every default). Results: one JSON line
-# per run (per step for fanout) in bench/results/, then the medians and the ratios to Node.
+# reconnect storm, and the `defaults` joinstorm runs, keep every default); connection state
+# recovery is off unless RECOVERY=1 (the `recovery` scenario). Results: one JSON line per run (per
+# step for fanout) in bench/results/, then the medians and the ratios to Node.
 # Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432); TARGETS picks the
-# servers of the joinstorm and reconnect scenarios (e.g. TARGETS=chatoxide-sqlite); the binaries
-# are looked for in CARGO_TARGET_DIR (target) as cargo builds them.
+# servers of the joinstorm, reconnect and recovery scenarios (e.g. TARGETS=chatoxide-sqlite); the
+# binaries are looked for in CARGO_TARGET_DIR (target) as cargo builds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,17 +127,18 @@ start() {
 
 # launch TARGET: the server on $db (again, after a kill), pinned to core 0; sets $server_pids
 launch() {
-  local limits=(CHATOXIDE_RATE_LIMITS=false)
-  [ "${DEFAULTS:-}" = 1 ] && limits=()
+  local settings=(CHATOXIDE_RATE_LIMITS=false)
+  [ "${DEFAULTS:-}" = 1 ] && settings=()
+  [ "${RECOVERY:-}" = 1 ] && settings+=(CHATOXIDE_CONNECTION_STATE_RECOVERY=true)
   case "$1" in
-    node-postgres) JOIN_STORE=${JOIN_STORE:-} JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
+    node-postgres) RECOVERY=${RECOVERY:-} JOIN_STORE=${JOIN_STORE:-} JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
-    node-memory) JOIN_STORE= JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
+    node-memory) RECOVERY=${RECOVERY:-} JOIN_STORE= JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
-    chatoxide-cluster) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
+    chatoxide-cluster) env "${settings[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
       REDIS_URL="$redis" REDIS_PREFIX="$redis_prefix" \
       taskset -c 0 "$bin/chatoxide" >>"$server_dir/server.log" 2>&1 & ;;
-    *) env "${limits[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
+    *) env "${settings[@]}" RUST_LOG=warn DATABASE_URL="$db" PORT=$port HOST=127.0.0.1 \
       taskset -c 0 "$bin/chatoxide" >>"$server_dir/server.log" 2>&1 & ;;
   esac
   server_pids=$!
@@ -171,6 +179,14 @@ start_nodes() {
 
 load() { taskset -c 1 "$bin/chatoxide-load" "$@" | tee -a "$results"; }
 
+# fanout_run TARGET RECEIVERS RATES REP LABEL: one fanout run (every step) on a fresh TARGET
+fanout_run() {
+  start "$1"
+  load fanout --urls "$url" --pids "$server_pids" --receivers "$2" --rates "$3" \
+    --seconds "$seconds" --concurrency 500 --prefix "r$4" --label "$1 $5"
+  stop_server
+}
+
 # timed TARGET LOAD-ARGS...: one latency-sensitive load on a fresh server and database, after a
 # PostgreSQL CHECKPOINT, so that one run's background flushing does not land in the next run's
 # tail latency.
@@ -200,10 +216,20 @@ case "$scenario" in
       if [ "$receivers" -ge 10000 ]; then steps=${RATES:-1,2,3,5,10,20,40}; else steps=${RATES:-10,20,30,50,100,200,400,800}; fi
       for rep in $(seq "$reps"); do
         for target in chatoxide-sqlite node-postgres; do
-          start "$target"
-          load fanout --urls "$url" --pids "$server_pids" --receivers "$receivers" --rates "$steps" \
-            --seconds "$seconds" --concurrency 500 --prefix "r$rep" --label "$target fanout-$receivers"
-          stop_server
+          fanout_run "$target" "$receivers" "$steps" "$rep" "fanout-$receivers"
+        done
+      done
+    done
+    ;;
+  recovery)
+    # Each target off then on, on a fresh server each time. The steps go past Node's capacity
+    # (about 30 msgs/s to 1,000 receivers in the fanout scenario), not past chatoxide's.
+    for rep in $(seq "$reps"); do
+      for target in ${TARGETS:-chatoxide-sqlite node-postgres chatoxide-cluster}; do
+        for state in "0 off" "1 on"; do
+          read -r on name <<<"$state"
+          RECOVERY=$on fanout_run "$target" "${RECEIVERS:-1000}" "${RATES:-10,30,100,200}" "$rep" \
+            "recovery-$name-${RECEIVERS:-1000}"
         done
       done
     done
@@ -337,7 +363,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh idle|fanout|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
+    echo "usage: bench/run.sh idle|fanout|recovery|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
     exit 2
     ;;
 esac

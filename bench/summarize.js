@@ -1,7 +1,8 @@
 // Medians of a results file (one JSON line per run, or per step of a fanout run), and ratios:
 // chatoxide to the Node baseline under the same load, a 3-node cluster to 1 node, a pair of
-// cluster nodes to the pair of Node servers (`mixed`), and a round trip beside 19,000 held
-// connections to one beside none.
+// cluster nodes to the pair of Node servers (`mixed`), a round trip beside 19,000 held
+// connections to one beside none, and a server with connection state recovery to itself without
+// (`recovery`).
 import { readFileSync } from "node:fs";
 
 const runs = readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -70,6 +71,10 @@ console.table(rows.map(({ group, ...row }) => row));
 const byLabel = new Map(rows.map((r) => [r.label, r]));
 const ratio = (a, b) => (a === null || b === null || b === undefined || !b ? null : +(a / b).toPrecision(2));
 const ratios = [];
+const fanoutRatios = (r, base) => ({
+  "CPU/delivery ÷": ratio(r.cpu_us_per_delivery, base.cpu_us_per_delivery),
+  "p99 ÷": ratio(r.p99_ms, base.p99_ms),
+});
 for (const r of rows) {
   const [target, ...rest] = r.label.split(" ");
   const kind = rest.join(" ");
@@ -100,10 +105,13 @@ for (const r of rows) {
     row["server CPU ÷"] = ratio(r.server_cpu_secs, base.server_cpu_secs);
   } else if (r.deliveries_per_sec !== undefined) {
     if (against === "node-pair") row["deliveries/s ×"] = ratio(r.deliveries_per_sec, base.deliveries_per_sec);
-    row["CPU/delivery ÷"] = ratio(r.cpu_us_per_delivery, base.cpu_us_per_delivery);
-    row["p99 ÷"] = ratio(r.p99_ms, base.p99_ms);
+    Object.assign(row, fanoutRatios(r, base));
   }
   ratios.push(row);
+}
+for (const r of rows.filter((r) => / recovery-on-/.test(r.label))) {
+  const base = byLabel.get(r.label.replace(" recovery-on-", " recovery-off-"));
+  if (base) ratios.push({ label: r.label, against: "recovery off", ...fanoutRatios(r, base) });
 }
 if (ratios.length) {
   console.log("ratios (×: higher is better; ÷: lower is better)");

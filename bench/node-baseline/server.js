@@ -7,6 +7,9 @@
 // With REDIS_URL it is a node of a cluster on @socket.io/redis-adapter 8.x (node-redis 4), its
 // `key` REDIS_PREFIX (default `socket.io`): the Node side of bench/run.sh's `mixed` scenario,
 // where chatoxide nodes with REDIS_ADAPTER=node join the same cluster.
+// With RECOVERY=1 it has socket.io's connection state recovery (`connectionStateRecovery: {}`,
+// in memory): every broadcast without an ack, not volatile, is kept and carries its offset as one
+// more last argument (bench/run.sh's `recovery`).
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
@@ -41,6 +44,7 @@ const io = new Server(http, {
   cors: { origin: "*" },
   perMessageDeflate: false,
   httpCompression: false,
+  ...(process.env.RECOVERY === "1" ? { connectionStateRecovery: {} } : {}),
   ...(await redisAdapter()),
 });
 

@@ -301,7 +301,8 @@ async fn receive(
     }
 }
 
-/// The scheduled send time a bench message carries in its text: `t=<µs> ...`.
+/// The scheduled send time a bench message carries in its text: `t=<µs> ...`. What follows the
+/// message is not read: with connection state recovery its offset comes as one more argument.
 fn scheduled_at(event: &str) -> Option<Duration> {
     let (name, rest) = event.strip_prefix("[\"")?.split_once('"')?;
     if name != "message" {
@@ -419,4 +420,22 @@ async fn redis_dropped(urls: &[String]) -> u64 {
             .sum::<f64>() as u64;
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_counts_with_or_without_a_recovery_offset() {
+        let message = r#"["message",{"id":"7","room":"r","text":"t=1500 from sender 0"}"#;
+        let at = Some(Duration::from_micros(1500));
+        assert_eq!(scheduled_at(&format!("{message}]")), at);
+        assert_eq!(scheduled_at(&format!(r#"{message},"3f2a9c1b-17"]"#)), at);
+        assert_eq!(
+            scheduled_at(&format!(r#"{message},"1795984545188-0"]"#)),
+            at
+        );
+        assert_eq!(scheduled_at(r#"["typing",{"text":"t=1500"}]"#), None);
+    }
 }
