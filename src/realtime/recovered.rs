@@ -4,7 +4,7 @@
 
 use super::socket_user::{grant_of, user_of};
 use crate::chat::User;
-use crate::recovery::{Recovery, Restored, Session, Turn};
+use crate::recovery::{Recovery, Restored, Session, Stale, Turn};
 use crate::rules::CHAT_NAMESPACE;
 use crate::state::AppState;
 use serde_json::Value;
@@ -75,13 +75,13 @@ pub(super) async fn begin<A: Adapter>(
     let restored = match (&back.pid, &back.offset) {
         (Some(pid), Some(offset)) => {
             let stale = |sid: &str| {
-                let taken = take_over(socket, sid, pid);
-                if taken.is_none() {
+                let stale = take_over(socket, sid, pid);
+                if matches!(stale, Stale::Gone) {
                     // A socket that never went live (its CONNECT answer failed) left no handler
                     // to forget it.
                     app.recovery.unregister(socket.ns(), pid, sid);
                 }
-                taken
+                stale
             };
             (app.recovery)
                 .restore(socket.ns(), pid, offset, &user.id, stale)
@@ -139,20 +139,28 @@ pub(super) async fn begin<A: Adapter>(
 /// The session socket `sid` of this node holds, taken from it: its client came back before the
 /// socket noticed it went (a polling client's dropped request is seen at its next missed ping).
 /// The socket is disconnected, its session not kept again.
-fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str) -> Option<Session> {
-    let stale = (socket.within(sid.to_owned()).local().sockets().into_iter())
-        .find(|s| s.id.as_str() == sid)?;
-    let ids = stale.extensions.remove::<Ids>()?;
+fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str) -> Stale {
+    let found = (socket.within(sid.to_owned()).local().sockets().into_iter())
+        .find(|s| s.id.as_str() == sid);
+    let Some(stale) = found else {
+        return Stale::Gone;
+    };
+    // Its disconnect handler has it: the session is about to be kept.
+    let Some(ids) = stale.extensions.remove::<Ids>() else {
+        return Stale::Leaving;
+    };
     if ids.pid != pid {
         stale.extensions.insert(ids);
-        return None;
+        return Stale::Gone;
     }
-    let session = session_of(&stale, ids)?;
+    let Some(session) = session_of(&stale, ids) else {
+        return Stale::Gone;
+    };
     if let Err(err) = stale.clone().disconnect() {
         tracing::debug!(%sid, error = %err, "disconnecting a socket whose session was taken over");
     }
     tracing::debug!(%sid, ns = socket.ns(), "session taken over from a socket that had not seen its client go");
-    Some(session)
+    Stale::Taken(session)
 }
 
 /// The session of a socket, as it is now.
@@ -232,13 +240,14 @@ pub(super) async fn leave<A: Adapter>(
     let Some(ids) = socket.extensions.remove::<Ids>() else {
         return;
     };
-    (app.recovery).unregister(socket.ns(), &ids.pid, socket.id.as_str());
-    if !recoverable(reason) {
-        return;
-    }
+    let (ns, pid, sid) = (socket.ns(), ids.pid.clone(), socket.id.as_str());
     // Read at once: the socket leaves its rooms once its disconnect handlers are done.
-    let Some(session) = session_of(socket, ids) else {
-        return;
-    };
-    app.recovery.keep(socket.ns(), session).await;
+    if let Some(session) = recoverable(reason)
+        .then(|| session_of(socket, ids))
+        .flatten()
+    {
+        app.recovery.keep(ns, session).await;
+    }
+    // Last: until its session is kept, a restore finds this socket going and waits for it.
+    app.recovery.unregister(ns, &pid, sid);
 }

@@ -123,6 +123,19 @@ impl Turn {
     }
 }
 
+/// What became of a session a restore looks for on the socket of this node that held it.
+pub enum Stale {
+    /// Taken from the socket, which is ended.
+    Taken(Session),
+    /// The socket is going: its session is about to be kept.
+    Leaving,
+    /// No such socket.
+    Gone,
+}
+
+/// How long a restore waits, all told, for the session of a socket that is going to be kept.
+const LEAVING_WAIT: Duration = Duration::from_secs(2);
+
 /// Why a returning client was not recovered, in the metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Missed {
@@ -305,7 +318,7 @@ impl Recovery {
         pid: &str,
         offset: &str,
         user: &str,
-        stale: impl FnOnce(&str) -> Option<Session>,
+        stale: impl FnMut(&str) -> Stale,
     ) -> Option<Restored> {
         match self.try_restore(ns, pid, offset, user, stale).await {
             Ok(restored) => {
@@ -331,24 +344,34 @@ impl Recovery {
         pid: &str,
         offset: &str,
         user: &str,
-        stale: impl FnOnce(&str) -> Option<Session>,
+        mut stale: impl FnMut(&str) -> Stale,
     ) -> Result<Restored, Missed> {
         if pid.len() > MAX_ID_LEN || offset.len() > MAX_ID_LEN {
             return Err(Missed::NoSession);
         }
-        let kept = (self.0.sessions.get(ns, pid).await).map_err(|err| {
-            tracing::warn!(ns, error = %err, "could not read a session for recovery");
-            Missed::Unavailable
-        })?;
-        let turn = self.turn(ns).await;
-        let session = match kept {
-            Some(session) => session,
-            None => {
-                let (sid, holder) = self.holder(ns, pid).ok_or(Missed::NoSession)?;
-                if holder != user {
-                    return Err(Missed::OtherUser);
+        let waited = tokio::time::Instant::now();
+        let (session, turn) = loop {
+            let kept = (self.0.sessions.get(ns, pid).await).map_err(|err| {
+                tracing::warn!(ns, error = %err, "could not read a session for recovery");
+                Missed::Unavailable
+            })?;
+            let turn = self.turn(ns).await;
+            if let Some(session) = kept {
+                break (session, turn);
+            }
+            let (sid, holder) = self.holder(ns, pid).ok_or(Missed::NoSession)?;
+            if holder != user {
+                return Err(Missed::OtherUser);
+            }
+            match stale(&sid) {
+                Stale::Taken(session) => break (session, turn),
+                Stale::Gone => return Err(Missed::NoSession),
+                // Its session is being kept: look again in a moment.
+                Stale::Leaving if waited.elapsed() < LEAVING_WAIT => {
+                    drop(turn);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                stale(&sid).ok_or(Missed::NoSession)?
+                Stale::Leaving => return Err(Missed::NoSession),
             }
         };
         if session.user != user {
