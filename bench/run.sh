@@ -40,13 +40,20 @@
 #                                 SQLite (the journal in memory), Node socket.io + pg
 #                                 (`connectionStateRecovery: {}`), a chatoxide cluster node (the
 #                                 journal a Redis stream); TARGETS picks them
+#   bench/run.sh floor [REPS]     no server: the floor of the fanout's CPU per delivery.
+#                                 chatoxide-load's own sender (core 0) writes one WebSocket frame
+#                                 of a fanout delivery's size to each of RECEIVERS (1000; also
+#                                 10000) receivers (its own, core 1) per message at stepped RATES
+#                                 (10,30,100,200; 1,3,10,20 for 10000: the fanout's sends per
+#                                 second), one write each, by a plain non-blocking send() loop and
+#                                 by tokio's write_all from one task: sender CPU per send
 #
 # Runs are interleaved (A B A B ...); the server is pinned to core 0, the load tool to core 1.
 # Each run gets a fresh server and database. chatoxide runs with its rate limits off (the
 # baseline has none, and one load user sends far more than a person), unless DEFAULTS=1 (the
 # reconnect storm, and the `defaults` joinstorm runs, keep every default); connection state
 # recovery is off unless RECOVERY=1 (the `recovery` scenario). Results: one JSON line per run (per
-# step for fanout) in bench/results/, then the medians and the ratios to Node.
+# step for fanout and floor) in bench/results/, then the medians and the ratios to Node.
 # Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432); TARGETS picks the
 # servers of the joinstorm, reconnect and recovery scenarios (e.g. TARGETS=chatoxide-sqlite); the
 # binaries are looked for in CARGO_TARGET_DIR (target) as cargo builds them.
@@ -63,8 +70,12 @@ redis=${REDIS_URL:-redis://127.0.0.1:6379}
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$scenario.jsonl
 mkdir -p bench/results
 
-cargo build --release --quiet -p chatoxide -p chatoxide-bench
-(cd bench/node-baseline && npm ci --no-audit --no-fund --loglevel=error)
+if [ "$scenario" = floor ]; then
+  cargo build --release --quiet -p chatoxide-bench
+else
+  cargo build --release --quiet -p chatoxide -p chatoxide-bench
+  (cd bench/node-baseline && npm ci --no-audit --no-fund --loglevel=error)
+fi
 server_pids=
 
 db=
@@ -234,6 +245,18 @@ case "$scenario" in
       done
     done
     ;;
+  floor)
+    # The load tool pins its sender and receivers itself (--sender-core 0, --receiver-core 1).
+    for receivers in ${RECEIVERS:-1000 10000}; do
+      if [ "$receivers" -ge 10000 ]; then steps=${RATES:-1,3,10,20}; else steps=${RATES:-10,30,100,200}; fi
+      for rep in $(seq "$reps"); do
+        for via in write tokio; do
+          "$bin/chatoxide-load" floor --receivers "$receivers" --rates "$steps" --via "$via" \
+            --seconds "$seconds" --prefix "r$rep" --label "$via floor-$receivers" | tee -a "$results"
+        done
+      done
+    done
+    ;;
   roundtrip)
     for rep in $(seq "$reps"); do
       for command in typing message; do
@@ -363,7 +386,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh idle|fanout|recovery|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
+    echo "usage: bench/run.sh idle|fanout|recovery|floor|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
     exit 2
     ;;
 esac

@@ -1,4 +1,4 @@
-// Medians of a results file (one JSON line per run, or per step of a fanout run), and ratios:
+// Medians of a results file (a JSON line per run, or per fanout or floor step), and ratios:
 // chatoxide to the Node baseline under the same load, a 3-node cluster to 1 node, a pair of
 // cluster nodes to the pair of Node servers (`mixed`), a round trip beside 19,000 held
 // connections to one beside none, and a server with connection state recovery to itself without
@@ -41,6 +41,17 @@ const summarize = {
     lost: sum(rs, (r) => r.lost_deliveries),
     redis_dropped: sum(rs, (r) => r.redis_dropped),
     group: rs[0].group,
+  }),
+  floor: (rs) => ({
+    sends_per_sec: Math.round(median(rs.map((r) => r.sends_per_sec))),
+    cpu_us_per_send: round(median(rs.map((r) => r.sender_cpu_us_per_send)), 3),
+    sender_cpu: round(median(rs.map((r) => r.sender_cpu_util))),
+    core_busy_us_per_send: round(median(rs.map((r) => r.core_busy_us_per_send))),
+    lag_ms: round(median(rs.map((r) => r.lag_ms))),
+    // runs whose sends reached 99 % of the rate asked
+    kept_up: `${rs.filter((r) => r.sends_per_sec >= 0.99 * r.target_sends_per_sec).length}/${rs.length}`,
+    blocked_writes: sum(rs, (r) => r.blocked_writes),
+    lost_bytes: sum(rs, (r) => r.lost_bytes),
   }),
   joinstorm: (rs) => ({
     ok: median(rs.map((r) => r.ok)),

@@ -3,6 +3,7 @@
 
 mod durable;
 mod fanout;
+mod floor;
 mod history;
 mod idle;
 mod joinstorm;
@@ -35,6 +36,12 @@ enum Scenario {
     /// Clients in a room while the server is killed and started again: how long until every
     /// one is back (socket.io-client's reconnection delays), and in its room.
     Reconnect(reconnect::Args),
+    /// No server: one small WebSocket frame written to each of many receivers over loopback, at
+    /// stepped rates: the sender's CPU per send, the floor of a server's CPU per delivery.
+    Floor(floor::Args),
+    /// The receivers of `floor`, which starts them.
+    #[command(hide = true)]
+    FloorReceivers(floor::ReceiverArgs),
     /// Seeds a room with many messages straight into the database, then times history pages.
     History(history::Args),
 }
@@ -45,6 +52,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Durable(args) => durable::run(args).await,
         Scenario::History(args) => history::run(args).await,
         Scenario::Fanout(args) => fanout::run(args).await,
+        Scenario::Floor(args) => floor::run(args).await,
+        Scenario::FloorReceivers(args) => floor::receivers(args).await,
         Scenario::Idle(args) => idle::run(args).await,
         Scenario::Joinstorm(args) => joinstorm::run(args).await,
         Scenario::Reconnect(args) => reconnect::run(args).await,

@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 
-/// Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux).
-const TICKS_PER_SEC: f64 = 100.0;
+/// Clock ticks per second of the CPU times in /proc (USER_HZ, 100 on Linux): /proc/<pid>/stat's
+/// utime and stime, /proc/stat's per-core times.
+pub const TICKS_PER_SEC: f64 = 100.0;
 
 /// Resident memory in KiB (`VmRSS` of /proc/<pid>/status).
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
