@@ -26,10 +26,14 @@ async function storedHistory(server, room) {
   }
 }
 
-/** The server's count of restored sessions. */
-async function restoredSessions(server) {
+/** The server's recovery metrics: restored sessions, and failures by why. */
+async function recoveryMetrics(server) {
   const scraped = await (await server.fetch("/metrics")).text();
-  return Number(scraped.match(/^chatoxide_recovery_restored_total (\d+)$/m)?.[1] ?? NaN);
+  const restored = Number(scraped.match(/^chatoxide_recovery_restored_total (\d+)$/m)?.[1] ?? NaN);
+  const failures = Object.fromEntries(
+    [...scraped.matchAll(/^chatoxide_recovery_failures_total\{why="(\w+)"\} (\d+)$/gm)].map(([, why, n]) => [why, Number(n)]),
+  );
+  return { restored, failures };
 }
 
 /** Resolves once every socket has had `n` messages. */
@@ -95,9 +99,18 @@ describe("a crowd recovering at once", () => {
       proxy.restore();
       await back;
       t.diagnostic(`all ${CROWD} back ${Date.now() - restored} ms after the restore`);
-      assert.equal(crowd.filter((s) => s.recovered !== true).length, 0, "every socket recovered");
-      assert.equal(crowd.filter((s, i) => s.id !== ids[i]).length, 0, "every socket kept its id");
-      assert.ok((await restoredSessions(server)) >= CROWD, "the server restored every session");
+      const metrics = await recoveryMetrics(server);
+      const lost = crowd.filter((s) => s.recovered !== true);
+      if (lost.length) {
+        const polling = lost.filter((s) => s.io.engine.transport.name === "polling").length;
+        t.diagnostic(`not recovered: ${lost.length - polling} WebSocket, ${polling} polling; `
+          + `failures by why: ${JSON.stringify(metrics.failures)}`);
+      }
+      assert.equal(lost.length, 0, "every socket recovered");
+      const moved = crowd.filter((s, i) => s.id !== ids[i]);
+      if (moved.length) t.diagnostic(`${moved.filter((s) => !s.connected).length} of ${moved.length} with another id are disconnected`);
+      assert.equal(moved.length, 0, "every socket kept its id");
+      assert.ok(metrics.restored >= CROWD, "the server restored every session");
 
       acked.push((await sure(senders[0], "message", { room, text: "after" })).message);
       await allHeard(crowd, acked.length, "every socket heard the last message");

@@ -13,12 +13,18 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::{ConnectSession, DisconnectReason};
 use socketioxide_core::Value as Payload;
+use std::time::Instant;
 
 /// What a returning client's handshake names: its session and the last offset it received.
 pub(super) struct Return {
     pid: Option<String>,
     offset: Option<String>,
+    arrived: Arrived,
 }
+
+/// When a socket's handshake began: of two sockets of one session, the later is its client's.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Arrived(Instant);
 
 impl Return {
     /// Read from the handshake's `auth` on a recovering namespace (socket.io-client 4.x puts
@@ -38,6 +44,7 @@ impl Return {
         Some(Self {
             pid: field("pid"),
             offset: field("offset"),
+            arrived: Arrived(Instant::now()),
         })
     }
 
@@ -72,10 +79,11 @@ pub(super) async fn begin<A: Adapter>(
     user: &User,
 ) {
     let Some(back) = back else { return };
+    socket.extensions.insert(back.arrived);
     let restored = match (&back.pid, &back.offset) {
         (Some(pid), Some(offset)) => {
             let stale = |sid: &str| {
-                let stale = take_over(socket, sid, pid);
+                let stale = take_over(socket, sid, pid, back.arrived);
                 if matches!(stale, Stale::Gone) {
                     // A socket that never went live (its CONNECT answer failed) left no handler
                     // to forget it.
@@ -97,7 +105,6 @@ pub(super) async fn begin<A: Adapter>(
     }) = restored
     else {
         let pid = Recovery::new_pid();
-        app.recovery.register(socket.ns(), &pid, &own, &user.id);
         socket.set_connect_session(ConnectSession {
             pid: pid.clone(),
             id: None,
@@ -111,8 +118,6 @@ pub(super) async fn begin<A: Adapter>(
         return;
     };
     rejoin(socket, &session);
-    app.recovery
-        .register(socket.ns(), &session.pid, &own, &user.id);
     socket.set_connect_session(ConnectSession {
         pid: session.pid.clone(),
         id: Some(session.id.clone()),
@@ -138,13 +143,17 @@ pub(super) async fn begin<A: Adapter>(
 
 /// The session socket `sid` of this node holds, taken from it: its client came back before the
 /// socket noticed it went (a polling client's dropped request is seen at its next missed ping).
-/// The socket is disconnected, its session not kept again.
-fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str) -> Stale {
+/// The socket is disconnected, its session not kept again. Not from a socket that arrived
+/// after `arrived`: that is the client's, which gave up on this connection.
+fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str, arrived: Arrived) -> Stale {
     let found = (socket.within(sid.to_owned()).local().sockets().into_iter())
         .find(|s| s.id.as_str() == sid);
     let Some(stale) = found else {
         return Stale::Gone;
     };
+    if stale.extensions.get::<Arrived>() > Some(arrived) {
+        return Stale::Newer;
+    }
     // Its disconnect handler has it: the session is about to be kept.
     let Some(ids) = stale.extensions.remove::<Ids>() else {
         return Stale::Leaving;
@@ -202,9 +211,14 @@ struct Resumed {
     turn: Turn,
 }
 
-/// Once the client knows it is connected: broadcasts of the namespace may reach it again, and
-/// the session it came back to is forgotten (it is kept anew when the socket goes).
+/// Once the client knows it is connected: the socket holds its session (a client that comes
+/// back before the socket noticed it went takes it over), broadcasts of the namespace may reach
+/// it again, and the session it came back to is forgotten (it is kept anew when the socket goes).
+/// Until then the session stays kept: a handshake that fails leaves it for the client's next try.
 pub(super) fn live<A: Adapter>(socket: &SocketRef<A>, app: &AppState) {
+    if let (Some(ids), Ok(user)) = (socket.extensions.get::<Ids>(), user_of(socket)) {
+        (app.recovery).register(socket.ns(), &ids.pid, socket.id.as_str(), &user.id);
+    }
     let Some(Resumed { pid, turn }) = socket.extensions.remove::<Resumed>() else {
         return;
     };

@@ -132,12 +132,13 @@ impl Memory {
         if n == 0 || n >= log.next || first > n + 1 {
             return Ok(None);
         }
-        let missed = (log.entries.iter()).filter(|(m, ..)| *m > n);
-        if missed.clone().count() > most {
+        // Entries are numbered without gaps: those after `n` are the log's tail.
+        let skip = usize::try_from(n + 1 - first).unwrap_or(usize::MAX);
+        if log.entries.len().saturating_sub(skip) > most {
             return Err(JournalError::TooMuch);
         }
         Ok(Some(
-            missed
+            (log.entries.iter().skip(skip))
                 .map(|(m, _, sent)| (format!("{}-{m}", self.boot), sent.clone()))
                 .collect(),
         ))

@@ -14,9 +14,10 @@
 //! a cluster, so any node recovers any session.
 //!
 //! Seam: a broadcast of the namespace on this node is journaled and delivered in one turn of the
-//! namespace's lock ([`Recovery::turn`]), and a restore holds that turn from its read of the
-//! journal until the socket is live. What another node broadcasts within the moment a restore
-//! reads the journal may reach the socket twice (docs/migrating-from-node.md).
+//! namespace's lock ([`Recovery::turn`]); a restore reads what was missed without it, then
+//! takes it, reads what was journaled since, and holds it until the socket is live. What another
+//! node broadcasts within the moment a restore reads the journal may reach the socket twice
+//! (docs/migrating-from-node.md).
 
 mod adapter;
 mod journal;
@@ -27,7 +28,7 @@ pub use adapter::{Recovering, RecoveringCtr};
 use crate::cluster::Link;
 use crate::config::RecoveryConfig;
 use crate::telemetry::names;
-use journal::Journal;
+use journal::{Entries, Journal};
 use serde::{Deserialize, Serialize};
 use sessions::Sessions;
 use std::collections::{HashMap, HashSet};
@@ -129,6 +130,9 @@ pub enum Stale {
     Taken(Session),
     /// The socket is going: its session is about to be kept.
     Leaving,
+    /// The socket arrived after the one restoring: its client gave up on this connection and
+    /// came back on another, which holds the session now.
+    Newer,
     /// No such socket.
     Gone,
 }
@@ -149,11 +153,14 @@ pub enum Missed {
     TooMuch,
     /// The journal or the sessions could not be read.
     Unavailable,
+    /// A later connection of the same client holds the session.
+    Superseded,
 }
 
 /// Every `why` of the failure metric.
-pub const FAILURE_LABELS: [&str; 6] = [
+pub const FAILURE_LABELS: [&str; 7] = [
     "no_session",
+    "superseded",
     "other_user",
     "unknown_offset",
     "too_much",
@@ -169,6 +176,7 @@ impl Missed {
             Self::UnknownOffset => "unknown_offset",
             Self::TooMuch => "too_much",
             Self::Unavailable => "unavailable",
+            Self::Superseded => "superseded",
         }
     }
 }
@@ -318,9 +326,9 @@ impl Recovery {
         pid: &str,
         offset: &str,
         user: &str,
-        stale: impl FnMut(&str) -> Stale,
+        mut stale: impl FnMut(&str) -> Stale,
     ) -> Option<Restored> {
-        match self.try_restore(ns, pid, offset, user, stale).await {
+        match self.try_restore(ns, pid, offset, user, &mut stale).await {
             Ok(restored) => {
                 metrics::counter!(names::RECOVERY_RESTORED).increment(1);
                 metrics::counter!(names::RECOVERY_MISSED).increment(restored.missed.len() as u64);
@@ -344,40 +352,93 @@ impl Recovery {
         pid: &str,
         offset: &str,
         user: &str,
-        mut stale: impl FnMut(&str) -> Stale,
+        stale: &mut impl FnMut(&str) -> Stale,
     ) -> Result<Restored, Missed> {
         if pid.len() > MAX_ID_LEN || offset.len() > MAX_ID_LEN {
             return Err(Missed::NoSession);
         }
+        let session = self.find(ns, pid, user, stale).await?;
+        if session.user != user {
+            return Err(Missed::OtherUser);
+        }
+        let rooms: HashSet<&str> = (session.ids.iter().chain(&session.rooms))
+            .map(String::as_str)
+            .collect();
+        let reached = |sent: Entries| -> Vec<String> {
+            (sent.iter())
+                .filter(|(_, sent)| sent.reaches(&rooms))
+                .filter_map(|(offset, sent)| with_offset(&sent.data, offset))
+                .collect()
+        };
+        // What was missed, read without the namespace's turn (a crowd coming back at once
+        // restores side by side); then, in the turn, what was sent since: that turn is held
+        // until the socket is live, so each broadcast reaches it once, from here or live.
+        let sent = self.missed_after(ns, offset, self.0.most_missed).await?;
+        let last = sent
+            .last()
+            .map_or(offset, |(last, _)| last.as_str())
+            .to_owned();
+        let most = self.0.most_missed.saturating_sub(sent.len());
+        let mut missed = reached(sent);
+        let turn = self.turn(ns).await;
+        missed.extend(reached(self.missed_after(ns, &last, most).await?));
+        Ok(Restored {
+            session,
+            missed,
+            turn: Turn::hold(turn),
+        })
+    }
+
+    /// Session `pid` of `ns`: kept, or taken by `stale` from the socket of this node that still
+    /// holds it (see [`Recovery::restore`]).
+    async fn find(
+        &self,
+        ns: &str,
+        pid: &str,
+        user: &str,
+        stale: &mut impl FnMut(&str) -> Stale,
+    ) -> Result<Session, Missed> {
         let waited = tokio::time::Instant::now();
-        let (session, turn) = loop {
-            let kept = (self.0.sessions.get(ns, pid).await).map_err(|err| {
-                tracing::warn!(ns, error = %err, "could not read a session for recovery");
-                Missed::Unavailable
-            })?;
-            let turn = self.turn(ns).await;
-            if let Some(session) = kept {
-                break (session, turn);
+        loop {
+            if let Some(session) = self.kept(ns, pid).await? {
+                return Ok(session);
             }
-            let (sid, holder) = self.holder(ns, pid).ok_or(Missed::NoSession)?;
+            let Some((sid, holder)) = self.holder(ns, pid) else {
+                // Its socket may have gone since: it keeps the session before it lets go of it.
+                return self.kept(ns, pid).await?.ok_or(Missed::NoSession);
+            };
             if holder != user {
                 return Err(Missed::OtherUser);
             }
             match stale(&sid) {
-                Stale::Taken(session) => break (session, turn),
+                Stale::Taken(session) => {
+                    // Kept as a session its socket left, until the socket restoring it is live:
+                    // a handshake that fails from here on leaves it for the client's next try.
+                    self.keep(ns, session.clone()).await;
+                    return Ok(session);
+                }
                 Stale::Gone => return Err(Missed::NoSession),
+                Stale::Newer => return Err(Missed::Superseded),
                 // Its session is being kept: look again in a moment.
                 Stale::Leaving if waited.elapsed() < LEAVING_WAIT => {
-                    drop(turn);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Stale::Leaving => return Err(Missed::NoSession),
             }
-        };
-        if session.user != user {
-            return Err(Missed::OtherUser);
         }
-        let sent = (self.0.journal.after(ns, offset, self.0.most_missed).await)
+    }
+
+    /// Session `pid` of `ns`, if it is kept.
+    async fn kept(&self, ns: &str, pid: &str) -> Result<Option<Session>, Missed> {
+        (self.0.sessions.get(ns, pid).await).map_err(|err| {
+            tracing::warn!(ns, error = %err, "could not read a session for recovery");
+            Missed::Unavailable
+        })
+    }
+
+    /// What the journal of `ns` holds after `offset`, `most` entries at most.
+    async fn missed_after(&self, ns: &str, offset: &str, most: usize) -> Result<Entries, Missed> {
+        (self.0.journal.after(ns, offset, most).await)
             .map_err(|err| match err {
                 journal::JournalError::TooMuch => Missed::TooMuch,
                 err => {
@@ -385,19 +446,7 @@ impl Recovery {
                     Missed::Unavailable
                 }
             })?
-            .ok_or(Missed::UnknownOffset)?;
-        let rooms: HashSet<&str> = (session.ids.iter().chain(&session.rooms))
-            .map(String::as_str)
-            .collect();
-        let missed: Vec<String> = (sent.iter())
-            .filter(|(_, sent)| sent.reaches(&rooms))
-            .filter_map(|(offset, sent)| with_offset(&sent.data, offset))
-            .collect();
-        Ok(Restored {
-            session,
-            missed,
-            turn: Turn::hold(turn),
-        })
+            .ok_or(Missed::UnknownOffset)
     }
 }
 
@@ -432,5 +481,70 @@ mod tests {
         assert!(!sent(&["r2"], &[]).reaches(&mine));
         assert!(!sent(&["r1"], &["me"]).reaches(&mine));
         assert!(!sent(&[], &["me"]).reaches(&mine));
+    }
+
+    fn session(pid: &str, user: &str) -> Session {
+        Session {
+            pid: pid.into(),
+            id: "known".into(),
+            user: user.into(),
+            ids: vec!["known".into()],
+            rooms: vec!["r1".into()],
+        }
+    }
+
+    /// A recovery on one node with two broadcasts to `r1` journaled: the first's offset.
+    async fn journaled() -> (Recovery, String) {
+        let recovery = Recovery::off();
+        let sent = Sent {
+            rooms: vec!["r1".into()],
+            except: vec![],
+            data: r#"["said"]"#.into(),
+        };
+        let offset = recovery.record("/", sent.clone()).await.unwrap_or_default();
+        let _ = recovery.record("/", sent).await;
+        (recovery, offset)
+    }
+
+    #[tokio::test]
+    async fn a_session_taken_over_stays_kept_until_its_socket_is_live() {
+        let (recovery, offset) = journaled().await;
+        recovery.register("/", "p1", "stale", "u1");
+        let taken = |_: &str| Stale::Taken(session("p1", "u1"));
+        let first = recovery.restore("/", "p1", &offset, "u1", taken).await;
+        assert_eq!(first.map(|r| r.missed.len()), Some(1));
+        // That handshake failed before its socket was live: the client's next try finds the
+        // session kept, and is sent what it missed again.
+        let again = recovery
+            .restore("/", "p1", &offset, "u1", |_: &str| Stale::Gone)
+            .await;
+        assert_eq!(
+            again.map(|r| (r.session, r.missed.len())),
+            Some((session("p1", "u1"), 1))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_connection_of_the_same_client_is_not_taken_over() {
+        let (recovery, offset) = journaled().await;
+        recovery.register("/", "p1", "later", "u1");
+        let restored = recovery
+            .restore("/", "p1", &offset, "u1", |_: &str| Stale::Newer)
+            .await;
+        assert!(restored.is_none());
+        assert_eq!(
+            recovery.holder("/", "p1").map(|(sid, _)| sid).as_deref(),
+            Some("later")
+        );
+    }
+
+    #[tokio::test]
+    async fn another_users_session_is_not_restored() {
+        let (recovery, offset) = journaled().await;
+        recovery.keep("/", session("p1", "u1")).await;
+        let restored = recovery
+            .restore("/", "p1", &offset, "u2", |_: &str| Stale::Gone)
+            .await;
+        assert!(restored.is_none());
     }
 }
