@@ -56,7 +56,8 @@
 # step for fanout and floor) in bench/results/, then the medians and the ratios to Node.
 # Settings: SECONDS_PER_RUN (10), PG (postgres://postgres@127.0.0.1:5432); TARGETS picks the
 # servers of the joinstorm, reconnect and recovery scenarios (e.g. TARGETS=chatoxide-sqlite); the
-# binaries are looked for in CARGO_TARGET_DIR (target) as cargo builds them.
+# binaries are looked for in CARGO_TARGET_DIR (target) as cargo builds them. ALLOCATOR=system
+# builds chatoxide without mimalloc (in target/system-alloc) to weigh the allocator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,7 +66,13 @@ reps=${2:-3}
 seconds=${SECONDS_PER_RUN:-10}
 pg=${PG:-postgres://postgres@127.0.0.1:5432}
 port=3200 # outside the ephemeral range 32768-60999
-bin=${CARGO_TARGET_DIR:-target}/release
+target_dir=${CARGO_TARGET_DIR:-target}
+build_flags=()
+if [ "${ALLOCATOR:-mimalloc}" = system ]; then
+  target_dir=target/system-alloc
+  build_flags=(--no-default-features --target-dir "$target_dir")
+fi
+bin=$target_dir/release
 redis=${REDIS_URL:-redis://127.0.0.1:6379}
 results=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$scenario.jsonl
 mkdir -p bench/results
@@ -73,7 +80,7 @@ mkdir -p bench/results
 if [ "$scenario" = floor ]; then
   cargo build --release --quiet -p chatoxide-bench
 else
-  cargo build --release --quiet -p chatoxide -p chatoxide-bench
+  cargo build --release --quiet -p chatoxide -p chatoxide-bench "${build_flags[@]}"
   (cd bench/node-baseline && npm ci --no-audit --no-fund --loglevel=error)
 fi
 server_pids=
