@@ -85,8 +85,8 @@ pub(super) async fn begin<A: Adapter>(
             let stale = |sid: &str| {
                 let stale = take_over(socket, sid, pid, back.arrived);
                 if matches!(stale, Stale::Gone) {
-                    // A socket that never went live (its CONNECT answer failed) left no handler
-                    // to forget it.
+                    // The registry named a socket this node no longer has, or one now holding
+                    // another session: the entry is stale.
                     app.recovery.unregister(socket.ns(), pid, sid);
                 }
                 stale
@@ -143,8 +143,9 @@ pub(super) async fn begin<A: Adapter>(
 
 /// The session socket `sid` of this node holds, taken from it: its client came back before the
 /// socket noticed it went (a polling client's dropped request is seen at its next missed ping).
-/// The socket is disconnected, its session not kept again. Not from a socket that arrived
-/// after `arrived`: that is the client's, which gave up on this connection.
+/// The socket is disconnected without keeping the session itself (the restore keeps it until
+/// the new socket is live). Not from a socket that arrived after `arrived`: that is the
+/// client's, which gave up on this connection.
 fn take_over<A: Adapter>(socket: &SocketRef<A>, sid: &str, pid: &str, arrived: Arrived) -> Stale {
     let found = (socket.within(sid.to_owned()).local().sockets().into_iter())
         .find(|s| s.id.as_str() == sid);
