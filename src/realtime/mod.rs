@@ -22,7 +22,7 @@ mod socket_user;
 pub use args::Args;
 pub use fanout::{Census, Fanout};
 pub use feed::Feeds;
-pub use protocol::{Failure, Stored, Success};
+pub use protocol::{DeletedEvent, Failure, Stored, Success};
 pub use session::{DISCONNECT_REASONS, Local, attach, attach_cluster, reason_name};
 pub use socket_user::user_label;
 
@@ -34,7 +34,7 @@ pub fn command_labels() -> impl Iterator<Item = &'static str> {
     Command::ALL
         .into_iter()
         .map(Command::name)
-        .chain([relay::RELAY, session::UNKNOWN])
+        .chain([relay::RELAY, command::UNKNOWN])
 }
 
 /// The event labels of the broadcast metrics: every broadcast event, relayed events, and room

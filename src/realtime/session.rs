@@ -1,12 +1,13 @@
 //! A socket's life: the handshake decides who it is and puts it in its rooms; connect wires the
 //! commands; disconnect updates presence.
 
+use super::command::{self, UNKNOWN};
 use super::feed::{Feeds, Offsets};
 use super::protocol::event;
 use super::recovered::{self, Return};
+use super::relay;
 use super::reply::Reply;
 use super::socket_user::user_label;
-use super::{command, relay};
 use crate::chat::{ChatError, ErrorCode, Grant, User};
 use crate::handshakes;
 use crate::identity::{Credentials, Identity};
@@ -270,7 +271,6 @@ struct SessionTimer(AbortHandle);
 
 fn wire<A: Adapter>(socket: &SocketRef<A>) {
     command::wire(socket);
-    socket.on_fallback(unknown::<A>);
     socket.on_disconnect(on_disconnect::<A>);
 }
 
@@ -286,16 +286,6 @@ async fn on_connect<A: Adapter>(
     if let Some(offsets) = socket.extensions.remove::<Offsets>() {
         feeds.catch_up(socket, offsets).await;
     }
-}
-
-/// The label of events no command or rule serves, in the command metrics.
-pub(super) const UNKNOWN: &str = "unknown";
-
-async fn unknown<A: Adapter>(Event(name): Event, reply: Reply<A>) {
-    reply.send::<()>(
-        UNKNOWN,
-        Err(ChatError::bad_request(format!("unknown command '{name}'"))),
-    );
 }
 
 /// Events no rule serves, on a namespace opened by rules: ignored, as a Node server ignores
