@@ -164,7 +164,7 @@ export async function eventually(probe, ms = EVENTUALLY_MS, what = "the awaited 
   for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${typeof what === "function" ? what() : what}`);
     await new Promise((r) => setTimeout(r, pause));
   }
 }

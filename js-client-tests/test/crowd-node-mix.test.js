@@ -48,6 +48,19 @@ describe("the classic chat on a mixed cluster, a crowd, default settings", { ski
         c.on("chat-message", (text) => counts.set(text, (counts.get(text) ?? 0) + 1));
         return counts;
       });
+
+      /** Which server's clients fell short, how far, whether they were still connected. */
+      function shortfall(which) {
+        const lines = servers.map((server, s) => {
+          const mine = which.filter((i) => Math.floor(i / PER_SERVER) === s);
+          if (!mine.length) return `server ${s} (${server.url}): all heard everything`;
+          const had = mine.map((i) => heard[i].size);
+          const connected = mine.filter((i) => clients[i].connected).length;
+          return `server ${s} (${server.url}): ${mine.length} short (heard ${Math.min(...had)}-${Math.max(...had)}), ${connected} of them connected`;
+        });
+        return `${lines.join("; ")}; Node server's log: ${node.log.join("").slice(-2000)}`;
+      }
+
       const tag = unique("crowd");
       const sent = clients.map((c, i) =>
         Array.from({ length: EACH }, (_, j) => {
@@ -57,9 +70,11 @@ describe("the classic chat on a mixed cluster, a crowd, default settings", { ski
         }),
       );
       const everything = sent.flat();
+      const others = everything.length - EACH;
+      const short = () => heard.flatMap((counts, i) => (counts.size < others ? [i] : []));
+      await eventually(() => short().length === 0, PATIENCE_MS, () => `every client hearing ${others} messages; ${shortfall(short())}`);
       for (const [i, counts] of heard.entries()) {
         const expected = everything.filter((t) => !sent[i].includes(t));
-        await eventually(() => counts.size >= expected.length, PATIENCE_MS, `client ${i} hearing ${expected.length} messages (had ${counts.size})`);
         assert.deepEqual([...counts.keys()].sort(), expected.sort(), `client ${i}: the others' messages, not its own`);
         assert.ok([...counts.values()].every((n) => n === 1), `client ${i}: each once`);
       }
