@@ -10,6 +10,7 @@ use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::realtime::{Fanout, Feeds};
 use crate::recovery::{Recovering, RecoveringCtr, Recovery};
+use crate::room_events::RoomEvents;
 use crate::state::AppState;
 use crate::store::{Store, Writer, WriterTask};
 use crate::{admin, realtime, telemetry};
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 /// Binary attachments one packet may carry: no command takes any, so a few are plenty to answer
@@ -45,6 +47,8 @@ pub struct App {
     writer: WriterTask,
     /// Tells large rooms their member counts; stopped with the app.
     headcount: JoinHandle<()>,
+    /// Publishes the outbox on its broker (`CHATOXIDE_OUTBOX_URL`); stopped after the writer.
+    outbox: Option<(JoinHandle<()>, CancellationToken)>,
     grace: Duration,
     user_timeout: Duration,
 }
@@ -62,6 +66,11 @@ impl App {
         let (io, socketio) =
             namespaces(engine, node.as_ref(), &config, &state, admin.as_ref()).await?;
         let headcount = tell_headcounts(&state, &io);
+        let outbox = config.outbox.as_ref().map(|outbox| {
+            // Unique per process, whatever the node's name: two holders never share one.
+            let holder = format!("{}-{}", config.node_name(), uuid::Uuid::new_v4().simple());
+            crate::outbox::start(state.store.clone(), outbox, holder)
+        });
         let router = routes(socketio, &config, &state, &io, node.as_ref(), files);
         let listener = listen(SocketAddr::from((config.host, config.port)))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -73,6 +82,7 @@ impl App {
             state,
             writer,
             headcount,
+            outbox,
             grace: config.shutdown_grace,
             user_timeout: config.tcp_user_timeout,
         })
@@ -94,6 +104,7 @@ impl App {
             state,
             writer,
             headcount,
+            outbox,
             grace,
             user_timeout,
         } = self;
@@ -134,6 +145,15 @@ impl App {
             );
         }
         writer.finish().await;
+        // Every committed event has been told: the room feeds end.
+        state.room_events.close();
+        if let Some((relay, stop)) = outbox {
+            // What it has not published stays in the outbox for the next start (or node).
+            stop.cancel();
+            if let Err(err) = relay.await {
+                tracing::error!(error = %err, "the outbox relay failed");
+            }
+        }
         headcount.abort();
         io.close().await;
         if let Some(node) = node {
@@ -158,6 +178,9 @@ async fn chat_state(
     let store = Store::open(config.database_url.expose(), config.database_pool)
         .await
         .context("opening the database")?;
+    if config.outbox.is_some() {
+        store.keep_outbox();
+    }
     let auth = Authenticator::new(&config.auth, &config.token)?;
     let (writer, writer_task) = Writer::start(store.clone(), config.writer);
     // Past the writer's own bound on a sender's wait, with room to answer.
@@ -171,6 +194,17 @@ async fn chat_state(
             Some(node)
         }
         None => None,
+    };
+    let room_events = match (&node, &config.cluster) {
+        (Some(node), Some(cluster)) => RoomEvents::cluster(
+            node.link.clone(),
+            &cluster.prefix,
+            &cluster.node_id,
+            node.leaving(),
+        )
+        .await
+        .context("subscribing to the rooms' events on Redis")?,
+        _ => RoomEvents::default(),
     };
     let cluster = node
         .as_ref()
@@ -200,6 +234,7 @@ async fn chat_state(
     .with_rules(config.rules.clone())
     .with_handshakes(handshakes_kept(config))
     .with_recovery(recovery)
+    .with_room_events(room_events)
     .with_large_room(config.large_room);
     Ok((state, writer_task, node, feeds))
 }
@@ -385,6 +420,14 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
         "why",
         crate::recovery::FAILURE_LABELS,
     );
+    count_from_zero(names::SSE_CUTS, "why", ["slow", "store", "shutdown"]);
+    count_from_zero(names::OUTBOX_FAILURES, "op", crate::outbox::OPERATIONS);
+    counter_from_zero(names::OUTBOX_PUBLISHED);
+    metrics::gauge!(names::OUTBOX_LAG).set(0.0);
+    metrics::gauge!(names::OUTBOX_RELAY).set(0.0);
+    counter_from_zero(names::SSE_EVENTS);
+    counter_from_zero(names::ROOM_EVENTS_UNPUBLISHED);
+    metrics::gauge!(names::SSE_STREAMS).set(0.0);
     metrics::gauge!(names::WRITE_QUEUE).set(0.0);
 }
 

@@ -1,5 +1,6 @@
 //! The state every handler shares: one Clone struct of cheap handles.
 
+use crate::chat::Message;
 use crate::chat::{ChatError, ErrorCode, LargeRoom, RoomName, TextLimit};
 use crate::handshakes::Handshakes;
 use crate::headcount::Headcount;
@@ -7,8 +8,12 @@ use crate::identity::Authenticator;
 use crate::limits::RateLimits;
 use crate::presence::Presence;
 use crate::recovery::Recovery;
+use crate::room_events::RoomEvents;
 use crate::rules::Rules;
-use crate::store::{RoomRef, Store, StoreError, Writer};
+use crate::store::{
+    Announce, Appended, DeleteRequest, Draft, EditRequest, Refusal, Removal, RoomRef, Store,
+    StoreError, Writer,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -33,6 +38,8 @@ pub struct AppState {
     pub handshakes: Handshakes,
     /// Connection state recovery: sessions kept, and the journal of what was sent.
     pub recovery: Recovery,
+    /// Rooms' stored-message events for the Server-Sent Events feeds, from every node.
+    pub room_events: RoomEvents,
     /// The longest a command may take before it is answered `unavailable`.
     pub command_deadline: Duration,
     /// Commands being served; shutdown waits for them.
@@ -57,6 +64,7 @@ impl AppState {
             headcount: Headcount::default(),
             handshakes: Handshakes::default(),
             recovery: Recovery::off(),
+            room_events: RoomEvents::default(),
             command_deadline,
             store,
             writer,
@@ -72,6 +80,14 @@ impl AppState {
     /// The same state, serving these relay rules.
     pub fn with_rules(self, rules: Rules) -> Self {
         Self { rules, ..self }
+    }
+
+    /// The same state, telling rooms' events through `room_events` (a cluster node's).
+    pub fn with_room_events(self, room_events: RoomEvents) -> Self {
+        Self {
+            room_events,
+            ..self
+        }
     }
 
     /// The same state, keeping the handshakes of its sockets in `handshakes`.
@@ -96,6 +112,56 @@ impl AppState {
             Some(room) => Ok(room),
             None => self.writer.open_room(name.clone()).await,
         }
+    }
+
+    /// Stores a message (see [`Writer::append`]); once committed its room's feeds hear it, then
+    /// `announce` runs. Every message is stored through here, so the feeds hear every one.
+    pub async fn append(
+        &self,
+        draft: Draft,
+        announce: Option<Announce<Appended>>,
+    ) -> Result<Appended, StoreError> {
+        let feeds = self.room_events.clone();
+        let announce: Announce<Appended> = Box::new(move |appended| {
+            feeds.stored(&appended.message);
+            announce.and_then(|announce| announce(appended))
+        });
+        self.writer.append(draft, Some(announce)).await
+    }
+
+    /// Edits a message (see [`Writer::edit`]); its room's feeds hear it, then `announce` runs.
+    pub async fn edit(
+        &self,
+        request: EditRequest,
+        announce: Announce<Result<Message, Refusal>>,
+    ) -> Result<Result<Message, Refusal>, StoreError> {
+        let feeds = self.room_events.clone();
+        let announce: Announce<Result<Message, Refusal>> = Box::new(move |edited| {
+            if let Ok(message) = edited {
+                feeds.edited(message);
+            }
+            announce(edited)
+        });
+        self.writer.edit(request, announce).await
+    }
+
+    /// Deletes a message (see [`Writer::delete`]); its room's feeds hear it (when it was not
+    /// deleted already), then `announce` runs.
+    pub async fn delete(
+        &self,
+        request: DeleteRequest,
+        announce: Announce<Result<Removal, Refusal>>,
+    ) -> Result<Result<Removal, Refusal>, StoreError> {
+        let feeds = self.room_events.clone();
+        let announce: Announce<Result<Removal, Refusal>> = Box::new(move |removal| {
+            if let Ok(removal) = removal
+                && removal.changed
+            {
+                feeds.deleted(&removal.room, &removal.message_id);
+            }
+            announce(removal)
+        });
+        self.writer.delete(request, announce).await
     }
 
     pub fn start_draining(&self) {

@@ -261,6 +261,14 @@ pub mod names {
     pub const RECOVERY_RESTORED: &str = "chatoxide_recovery_restored_total";
     pub const RECOVERY_FAILURES: &str = "chatoxide_recovery_failures_total";
     pub const RECOVERY_MISSED: &str = "chatoxide_recovery_missed_events_total";
+    pub const SSE_STREAMS: &str = "chatoxide_sse_streams";
+    pub const SSE_EVENTS: &str = "chatoxide_sse_events_total";
+    pub const SSE_CUTS: &str = "chatoxide_sse_cuts_total";
+    pub const ROOM_EVENTS_UNPUBLISHED: &str = "chatoxide_room_events_unpublished_total";
+    pub const OUTBOX_LAG: &str = "chatoxide_outbox_lag_seconds";
+    pub const OUTBOX_PUBLISHED: &str = "chatoxide_outbox_published_total";
+    pub const OUTBOX_FAILURES: &str = "chatoxide_outbox_failures_total";
+    pub const OUTBOX_RELAY: &str = "chatoxide_outbox_relay";
 }
 
 fn describe() {
@@ -347,6 +355,39 @@ fn describe() {
     describe_counter!(
         names::RECOVERY_MISSED,
         "Events sent to restored sockets with their CONNECT answer (missed while they were away)."
+    );
+    describe_gauge!(
+        names::SSE_STREAMS,
+        "Server-Sent Events room feeds (GET /api/rooms/{room}/events) open on this node."
+    );
+    describe_counter!(
+        names::SSE_EVENTS,
+        "Events sent on room feeds (Server-Sent Events), replayed and live."
+    );
+    describe_counter!(
+        names::SSE_CUTS,
+        "Room feeds ended by the server, by why: slow (the reader fell behind), store (the replay could not read), shutdown."
+    );
+    describe_counter!(
+        names::ROOM_EVENTS_UNPUBLISHED,
+        "Room events of this cluster node not published on Redis for the other nodes' room feeds (Redis down or too slow)."
+    );
+    describe_gauge!(
+        names::OUTBOX_LAG,
+        Unit::Seconds,
+        "Age of the oldest stored event the broker has not confirmed, on the node that relays the outbox (0 elsewhere)."
+    );
+    describe_counter!(
+        names::OUTBOX_PUBLISHED,
+        "Outbox events the broker confirmed."
+    );
+    describe_counter!(
+        names::OUTBOX_FAILURES,
+        "Outbox relay failures, by op: connect (the broker is out of reach), publish (not confirmed), store."
+    );
+    describe_gauge!(
+        names::OUTBOX_RELAY,
+        "1 while this node holds the outbox's lease and publishes it, 0 otherwise."
     );
     describe_counter!(
         names::REPLAY_FAILURES,

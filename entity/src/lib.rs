@@ -5,4 +5,5 @@
 
 pub mod membership;
 pub mod message;
+pub mod outbox;
 pub mod room;

@@ -10,6 +10,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const binary =
   process.env.CHATOXIDE_BIN ?? resolve(root, "target", "debug", "chatoxide");
 
+/**
+ * The value of one series in `server`'s /metrics text (`name` with its labels, as printed:
+ * `chatoxide_sse_cuts_total{why="slow"}`); 0 when it is not there.
+ */
+export async function metric(server, series) {
+  const text = await (await server.fetch("/metrics")).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
 /** Settings for suites that load a server on purpose (rate limits have a suite of their own). */
 export const NO_RATE_LIMITS = { CHATOXIDE_RATE_LIMITS: "false" };
 

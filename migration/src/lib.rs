@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_chat_tables;
 mod m20261129_000001_room_member_count;
 mod m20261129_000002_message_room_key;
+mod m20261130_000001_outbox;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_chat_tables::Migration),
             Box::new(m20261129_000001_room_member_count::Migration),
             Box::new(m20261129_000002_message_room_key::Migration),
+            Box::new(m20261130_000001_outbox::Migration),
         ]
     }
 }

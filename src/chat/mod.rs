@@ -8,6 +8,7 @@ mod members;
 mod message;
 mod message_id;
 mod room;
+mod room_event;
 mod text;
 mod user;
 
@@ -18,5 +19,6 @@ pub use members::{LargeRoom, MEMBERS_IN_REPLY, MemberPage, MemberQuery};
 pub use message::Message;
 pub use message_id::MessageId;
 pub use room::RoomName;
+pub use room_event::{Deletion, Kind, RoomEvent};
 pub use text::{ClientId, MessageText, TextLimit};
 pub use user::{User, UserId, UserName};

@@ -94,6 +94,11 @@ impl Node {
         )
     }
 
+    /// Cancelled when this node leaves: tasks tied to its membership end then.
+    pub fn leaving(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// Withdraws this node's users from presence and stops its tasks.
     pub async fn leave(self) {
         self.stop.cancel();

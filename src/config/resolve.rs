@@ -2,8 +2,8 @@
 //! defaults), each section resolved and validated, into one [`Config`].
 
 use super::{
-    AdminCredentials, AuthMode, Cli, ClusterConfig, Command, LogFormat, RecoveryConfig, Settings,
-    TokenRules,
+    AdminCredentials, AuthMode, Cli, ClusterConfig, Command, LogFormat, OutboxConfig,
+    RecoveryConfig, Settings, TokenRules,
 };
 use crate::chat::{LargeRoom, TextLimit};
 use crate::limits::RateConfig;
@@ -64,6 +64,8 @@ pub struct Config {
     pub chat_page: bool,
     /// Set: this folder's files are served at `/`, before the chat page (checked at start).
     pub static_dir: Option<PathBuf>,
+    /// Set: every stored message, edit and delete is published on this broker.
+    pub outbox: Option<OutboxConfig>,
 }
 
 impl Config {
@@ -130,6 +132,7 @@ impl Config {
             admin: s.admin.resolve()?,
             chat_page: server.chat_page,
             static_dir: server.static_dir,
+            outbox: s.outbox.resolve()?,
         })
     }
 

@@ -3,7 +3,8 @@
 
 use super::{
     AdminSettings, ChatSettings, ClusterSettings, CompatSettings, IdentitySettings, LimitSettings,
-    LoggingSettings, RecoverySettings, ServerSettings, StorageSettings, WriterSettings,
+    LoggingSettings, OutboxSettings, RecoverySettings, ServerSettings, StorageSettings,
+    WriterSettings,
 };
 use anyhow::Context;
 use clap::{Args, CommandFactory};
@@ -46,6 +47,9 @@ pub struct Settings {
     pub admin: AdminSettings,
     #[command(flatten)]
     #[serde(flatten)]
+    pub outbox: OutboxSettings,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub logging: LoggingSettings,
 }
 
@@ -66,6 +70,7 @@ impl Settings {
             recovery: self.recovery.over(lower.recovery),
             writer: self.writer.over(lower.writer),
             admin: self.admin.over(lower.admin),
+            outbox: self.outbox.over(lower.outbox),
             logging: self.logging.over(lower.logging),
         }
     }

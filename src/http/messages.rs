@@ -111,7 +111,7 @@ async fn publish(
         client_id,
         room_key: None,
     };
-    let appended = state.app.writer.append(draft, Some(announce)).await?;
+    let appended = state.app.append(draft, Some(announce)).await?;
     Ok(Json(Success {
         ok: true,
         body: Stored {

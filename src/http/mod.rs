@@ -5,6 +5,7 @@
 mod api_key;
 pub mod client;
 mod error;
+mod events;
 mod health;
 mod messages;
 mod metrics;
@@ -42,7 +43,8 @@ pub fn router(state: HttpState) -> Router {
     let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())
-        .merge(messages::router());
+        .merge(messages::router())
+        .merge(events::router());
     let tokens = state.app.auth.takes_tokens();
     let router = match (state.static_dir.clone(), state.chat_page) {
         // The fallback, so any route above wins; what the directory lacks, the chat page has.

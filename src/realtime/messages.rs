@@ -2,10 +2,12 @@
 
 use super::command::Handler;
 use super::delivery;
-use super::protocol::{self, Deleted, DeletedEvent, Page, Stored, event};
+use super::protocol::{self, Deleted, Page, Stored, event};
 use super::rooms::member_room;
 use super::socket_user::user_of;
-use crate::chat::{ChatError, ClientId, HistoryQuery, Message, MessageId, MessageText, RoomName};
+use crate::chat::{
+    ChatError, ClientId, Deletion, HistoryQuery, Message, MessageId, MessageText, RoomName,
+};
 use crate::state::AppState;
 use crate::store::{Announce, Appended, DeleteRequest, Draft, EditRequest, Refusal, Removal};
 use crate::wire::Command;
@@ -38,7 +40,7 @@ impl<A: Adapter> Handler<A> for protocol::Send {
             client_id,
             room_key: None,
         };
-        let appended = app.writer.append(draft, Some(announce)).await?;
+        let appended = app.append(draft, Some(announce)).await?;
         Ok(Stored {
             message: appended.message,
         })
@@ -82,7 +84,7 @@ impl<A: Adapter> Handler<A> for protocol::Edit {
             text,
             author: user.id,
         };
-        let message = app.writer.edit(request, announce).await??;
+        let message = app.edit(request, announce).await??;
         Ok(Stored { message })
     }
 }
@@ -99,7 +101,7 @@ impl<A: Adapter> Handler<A> for protocol::Delete {
         let announce: Announce<Result<Removal, Refusal>> = Box::new(move |removal| {
             let removal = removal.as_ref().ok().filter(|r| r.changed)?.clone();
             Some(Box::pin(async move {
-                let payload = DeletedEvent {
+                let payload = Deletion {
                     room: &removal.room,
                     message_id: &removal.message_id,
                 };
@@ -111,7 +113,7 @@ impl<A: Adapter> Handler<A> for protocol::Delete {
             id,
             author: user.id,
         };
-        let removal = app.writer.delete(request, announce).await??;
+        let removal = app.delete(request, announce).await??;
         Ok(Deleted {
             message_id: removal.message_id,
         })

@@ -22,7 +22,7 @@ mod socket_user;
 pub use args::Args;
 pub use fanout::{Census, Fanout};
 pub use feed::Feeds;
-pub use protocol::{DeletedEvent, Failure, Stored, Success};
+pub use protocol::{Failure, Stored, Success};
 pub use session::{DISCONNECT_REASONS, Local, attach, attach_cluster, reason_name};
 pub use socket_user::user_label;
 

@@ -156,12 +156,6 @@ pub struct ReadEvent<'a> {
     pub message_id: &'a str,
 }
 
-#[derive(Debug, Serialize)]
-pub struct DeletedEvent<'a> {
-    pub room: &'a str,
-    pub message_id: &'a str,
-}
-
 /// `{ ok: true, ...body }`.
 #[derive(Debug, Serialize)]
 pub struct Success<T> {

@@ -376,7 +376,7 @@ async fn announce<A: Adapter>(
                     Box::new(move |appended| Some(Box::pin(emit(Some(&appended.message)))));
                 announce
             });
-            let appended = app.writer.append(draft, announce).await?;
+            let appended = app.append(draft, announce).await?;
             Ok(Relayed {
                 message: Some(appended.message),
             })
@@ -397,7 +397,7 @@ async fn store(
     app: &AppState,
 ) -> Result<(Args, Receivers), ChatError> {
     let stored = match planned.draft {
-        Some(draft) => Some(app.writer.append(draft, None).await?.message),
+        Some(draft) => Some(app.append(draft, None).await?.message),
         None => None,
     };
     let args = layout::relayed(&rule.layout, &planned.args, stored.as_ref());

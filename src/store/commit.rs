@@ -16,10 +16,11 @@ use super::membership_changes::{
 };
 use super::memberships::members_page;
 use super::messages::{delete, edit, history_page};
+use super::outbox;
 use super::sorted::{Outcomes, Sorted};
 use super::writer_config::WriterConfig;
 use super::{JoinRequest, Joined, Left, Marked, Refusal, RoomRef, Store, StoreError};
-use crate::chat::{HistoryQuery, MemberQuery, Message, User};
+use crate::chat::{HistoryQuery, MemberQuery, Message, RoomEvent, User};
 use crate::telemetry::names;
 use sea_orm::{DatabaseTransaction, DbBackend, DbErr};
 use std::collections::{BTreeSet, HashMap};
@@ -121,7 +122,31 @@ async fn transact(store: &Store, sorted: &Sorted) -> Result<Outcomes, Failure> {
     txn.commit()
         .await
         .map_err(|err| Failure::AtCommit(at_commit(err, backend)))?;
+    if store.keeps_outbox() {
+        store.wrote_outbox();
+    }
     Ok(outcomes)
+}
+
+/// The room events of a batch's changes, in the order they are broadcast: the messages stored
+/// (not a retry's, stored before), the edits made, the deletes that changed something.
+fn outbox_events(
+    stored: &[Option<Message>],
+    edits: &[Result<Message, Refusal>],
+    deletes: &[Result<super::Removal, Refusal>],
+) -> Result<Vec<RoomEvent>, DbErr> {
+    let messages = stored.iter().flatten().map(RoomEvent::stored);
+    let edited = edits.iter().flatten().map(RoomEvent::edited);
+    let deleted = deletes
+        .iter()
+        .flatten()
+        .filter(|r| r.changed)
+        .map(|r| RoomEvent::deleted(&r.room, &r.message_id));
+    messages
+        .chain(edited)
+        .chain(deleted)
+        .collect::<Result<_, _>>()
+        .map_err(|err| DbErr::Custom(format!("an outbox event: {err}")))
 }
 
 /// A failed COMMIT. SQLite runs in this process: its answer is the truth. A PostgreSQL
@@ -148,6 +173,9 @@ async fn apply(store: &Store, txn: &DatabaseTransaction, s: &Sorted) -> Result<O
     let mut deletes = Vec::with_capacity(s.deletes.len());
     for p in &s.deletes {
         deletes.push(delete(txn, &p.request).await?);
+    }
+    if store.keeps_outbox() {
+        outbox::record(txn, &outbox_events(&stored, &edits, &deletes)?).await?;
     }
     let heads = Heads::read(txn, s, &joins.rooms).await?;
     Ok(Outcomes {

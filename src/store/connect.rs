@@ -2,6 +2,7 @@
 //! migrations.
 
 use super::flight::Flights;
+use super::outbox::OutboxSwitch;
 use super::{RoomRef, StoreError};
 use dashmap::DashMap;
 use migration::{Migrator, MigratorTrait};
@@ -31,6 +32,8 @@ pub struct Store {
     pub(super) flights: Flights,
     /// Told the rooms where messages were stored, after each commit.
     pub(super) watch: StoredWatch,
+    /// Whether changes are also written to the outbox (store/outbox.rs).
+    pub(super) outbox: OutboxSwitch,
 }
 
 /// Who is told, after each commit, in which rooms messages were stored: whatever stored them
@@ -97,6 +100,7 @@ impl Store {
             rooms: Arc::default(),
             flights: Flights::default(),
             watch: StoredWatch::default(),
+            outbox: OutboxSwitch::default(),
         })
     }
 
