@@ -13,6 +13,10 @@
 #                                 flight): connections per second until all are in, failures
 #   bench/run.sh durable [REPS]   acked `message` throughput (closed loop, 1 room and 50 rooms) on
 #                                 SQLite, PostgreSQL, and Node socket.io + pg
+#   bench/run.sh outbox [REPS]    the durable scenario (50 rooms) with CHATOXIDE_OUTBOX_URL off, on NATS
+#                                 JetStream (NATS_URL) and on RabbitMQ (AMQP_URL), SQLite and
+#                                 PostgreSQL: acked throughput, and the outbox's lag p50/p99/max
+#                                 while loaded and its drain time after (bench/outbox-lag.js)
 #   bench/run.sh capacity [REPS]  19,000 connections held by one server process (two load
 #                                 processes: 20,000 open files each at most), round-trip latency
 #                                 beside them against beside none
@@ -148,6 +152,7 @@ launch() {
   local settings=(CHATOXIDE_RATE_LIMITS=false)
   [ "${DEFAULTS:-}" = 1 ] && settings=()
   [ "${RECOVERY:-}" = 1 ] && settings+=(CHATOXIDE_CONNECTION_STATE_RECOVERY=true)
+  [ -n "${OUTBOX_URL:-}" ] && settings+=(CHATOXIDE_OUTBOX_URL="$OUTBOX_URL" CHATOXIDE_OUTBOX_PREFIX="bench-$$-$RANDOM")
   case "$1" in
     node-postgres) RECOVERY=${RECOVERY:-} JOIN_STORE=${JOIN_STORE:-} JOIN_EVENTS=${JOIN_EVENTS:-} DATABASE_URL=$db PORT=$port \
       taskset -c 0 node bench/node-baseline/server.js >>"$server_dir/server.log" 2>&1 & ;;
@@ -295,6 +300,30 @@ case "$scenario" in
       done
     done
     ;;
+  outbox)
+    # The durable scenario's load (50 rooms, closed loop) with the outbox off, on NATS JetStream
+    # and on RabbitMQ: acked throughput beside the same server without it (and Node's), and the
+    # outbox's lag, sampled from /metrics while loaded, then the time to drain.
+    for rep in $(seq "$reps"); do
+      for target in chatoxide-sqlite chatoxide-postgres; do
+        for broker in off "nats ${NATS_URL:-nats://127.0.0.1:4222}" "amqp ${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"; do
+          read -r name address <<<"$broker"
+          psql "$pg/postgres" -qc CHECKPOINT >/dev/null
+          OUTBOX_URL=${address:-} start "$target"
+          stopfile="$server_dir/load-done"
+          [ "$name" != off ] && node bench/outbox-lag.js "$url" "$stopfile" "$target outbox-$name lag" >"$server_dir/lag.json" &
+          sampler=$!
+          load durable --url "$url" --connections 50 --rooms 50 --window 8 --seconds "$seconds" --prefix "r$rep" \
+            --label "$target outbox-$name"
+          touch "$stopfile"
+          if [ "$name" != off ]; then wait "$sampler"; tee -a "$results" <"$server_dir/lag.json"; fi
+          stop_server
+        done
+      done
+      timed node-postgres durable --url "$url" --connections 50 --rooms 50 --window 8 --seconds "$seconds" \
+        --prefix "r$rep" --label "node-postgres outbox-off"
+    done
+    ;;
   capacity)
     # Two holders of 9,500 connections each (a process may open 20,000 files), then the
     # round trip beside them; the same round trip beside no held connection for comparison.
@@ -393,7 +422,7 @@ case "$scenario" in
     done
     ;;
   *)
-    echo "usage: bench/run.sh idle|fanout|recovery|floor|roundtrip|storm|durable|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
+    echo "usage: bench/run.sh idle|fanout|recovery|floor|roundtrip|storm|durable|outbox|capacity|cluster|mixed|joinstorm|reconnect [REPS] | history" >&2
     exit 2
     ;;
 esac

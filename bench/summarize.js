@@ -69,6 +69,13 @@ const summarize = {
     server_cpu_secs: round(median(rs.map((r) => r.server_cpu_secs))),
     message_reached: median(rs.map((r) => r.message_reached)),
   }),
+  outbox: (rs) => ({
+    lag_p50_s: median(rs.map((r) => r.lag_p50_s)),
+    lag_p99_s: median(rs.map((r) => r.lag_p99_s)),
+    lag_max_s: median(rs.map((r) => r.lag_max_s)),
+    drain_secs: round(median(rs.map((r) => r.drain_secs))),
+    published: median(rs.map((r) => r.published)),
+  }),
   history: (rs) => ({
     p50_ms: median(rs.map((r) => r.page_latency.p50_ms)),
     p99_ms: median(rs.map((r) => r.page_latency.p99_ms)),
@@ -94,6 +101,9 @@ for (const r of rows) {
   if (target === "chatoxide" && /^3-node/.test(kind)) {
     base = byLabel.get(`chatoxide ${kind.replace(/^3-node/, "1-node")}`);
     against = "1 node";
+  } else if (/^outbox-(nats|amqp)$/.test(kind)) {
+    base = byLabel.get(`${target} outbox-off`);
+    against = "outbox off";
   } else if (/^beside-[1-9]/.test(kind)) {
     base = byLabel.get(`${target} beside-0`);
     against = "beside none";
