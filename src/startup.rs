@@ -420,7 +420,11 @@ fn metrics_from_zero(rules: &crate::rules::Rules) {
         "why",
         crate::recovery::FAILURE_LABELS,
     );
-    count_from_zero(names::SSE_CUTS, "why", ["slow", "store", "shutdown"]);
+    count_from_zero(
+        names::SSE_CUTS,
+        "why",
+        ["slow", "store", "shutdown", "expired"],
+    );
     count_from_zero(names::OUTBOX_FAILURES, "op", crate::outbox::OPERATIONS);
     counter_from_zero(names::OUTBOX_PUBLISHED);
     metrics::gauge!(names::OUTBOX_LAG).set(0.0);

@@ -366,7 +366,7 @@ fn describe() {
     );
     describe_counter!(
         names::SSE_CUTS,
-        "Room feeds ended by the server, by why: slow (the reader fell behind), store (the replay could not read), shutdown."
+        "Room feeds ended by the server, by why: slow (the reader fell behind), store (the replay could not read), shutdown, expired (a member's token)."
     );
     describe_counter!(
         names::ROOM_EVENTS_UNPUBLISHED,

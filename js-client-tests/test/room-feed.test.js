@@ -194,7 +194,7 @@ describe("the room feed, default settings, open mode", () => {
 describe("the room feed in token mode, with an API key", () => {
   const secret = "room-feed-secret";
   const key = "room-feed-key";
-  const sign = (sub) => jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + 300 }, secret, { algorithm: "HS256" });
+  const sign = (sub, ttl = 300) => jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) + ttl }, secret, { algorithm: "HS256" });
   let server, room, member, first, message;
   before(async () => {
     server = await startServer({ env: { JWT_SECRET: secret, API_KEY: key } });
@@ -226,6 +226,21 @@ describe("the room feed in token mode, with an API key", () => {
         feed.close();
       }
     }
+  });
+
+  test("a member's feed ends when its token expires (with the default leeway), as a socket's session does", async () => {
+    const user = unique("brief");
+    const token = sign(user, 1);
+    const socket = await connect(server, { token });
+    const own = unique("brief-room");
+    await ok(socket, "join", { room: own });
+    socket.close();
+    const feed = await feedOf(server, own, { authorization: `Bearer ${token}` });
+    assert.equal(feed.status, 200);
+    const started = Date.now();
+    await Promise.race([feed.ended, new Promise((_, reject) => setTimeout(() => reject(new Error("still open after 15 s")), 15_000))]);
+    assert.ok(Date.now() - started >= 1000, "not before the token's expiry");
+    assert.ok((await metric(server, 'chatoxide_sse_cuts_total{why="expired"}')) >= 1, "counted as expired");
   });
 });
 

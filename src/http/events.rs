@@ -7,7 +7,7 @@
 //! first, from the store, as `message` events in their current state, then the live events, with
 //! nothing twice at the seam (the live channel is joined before the store is read; a live
 //! `message` the replay already sent is skipped). Credentials and limits are the history page's
-//! ([`Reader`]). A reader that falls [`crate::room_events::BACKLOG`] events behind is cut, and so is
+//! ([`Reader`]); a member's feed ends when its token expires, as its sockets' sessions do. A reader that falls [`crate::room_events::BACKLOG`] events behind is cut, and so is
 //! every reader at shutdown: `EventSource` comes back by itself with its `Last-Event-ID`.
 
 use super::HttpState;
@@ -60,6 +60,11 @@ async fn events(
     if let Some(since) = since {
         since.ensure_in_room(room.id)?;
     }
+    // A member's feed ends when its token's session would (as a socket's does).
+    let ends = match &reader {
+        Reader::Member(identity) => state.app.auth.session_limit(&identity.grant),
+        Reader::Anyone => None,
+    };
     // Joined before the store is read: what commits meanwhile is heard live.
     let live = state.app.room_events.subscribe(name.as_str());
     let feed = Feed {
@@ -70,6 +75,7 @@ async fn events(
         high: since,
         live,
         events: state.app.room_events.clone(),
+        ends: ends.map(|limit| tokio::time::Instant::now() + limit),
         _open: Open::new(),
     };
     let stream = Sse::new(feed.stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
@@ -111,6 +117,8 @@ struct Feed {
     high: Option<MessageId>,
     live: broadcast::Receiver<Arc<RoomEvent>>,
     events: RoomEvents,
+    /// When a member's token expires (with the configured grace): the feed ends then.
+    ends: Option<tokio::time::Instant>,
     _open: Open,
 }
 
@@ -136,8 +144,15 @@ impl Feed {
                 self.read_more().await?;
                 continue;
             }
+            let expiry = async {
+                match self.ends {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let received = tokio::select! {
                 biased;
+                () = expiry => return cut("expired"),
                 received = self.live.recv() => received,
                 () = self.events.closed() => return cut("shutdown"),
             };

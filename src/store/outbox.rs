@@ -209,12 +209,22 @@ mod tests {
     fn postgres_statements_stay_under_the_write_buffer_and_sqlite_ones_take_a_hundred() {
         let events: Vec<_> = (0..250).map(|_| event(300)).collect();
         let pg = statements(&events, DbBackend::Postgres);
-        assert!(pg.iter().all(|c| c.len() * (300 + 7 + 32 + 64) <= STATEMENT_BYTES));
+        assert!(
+            pg.iter()
+                .all(|c| c.len() * (300 + 7 + 32 + 64) <= STATEMENT_BYTES)
+        );
         assert_eq!(pg.iter().map(|c| c.len()).sum::<usize>(), 250);
         let sqlite = statements(&events, DbBackend::Sqlite);
-        assert_eq!(sqlite.iter().map(|c| c.len()).collect::<Vec<_>>(), [100, 100, 50]);
+        assert_eq!(
+            sqlite.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
         let large = [event(20_000), event(10)];
-        assert_eq!(statements(&large, DbBackend::Postgres).len(), 2, "a large row alone");
+        assert_eq!(
+            statements(&large, DbBackend::Postgres).len(),
+            2,
+            "a large row alone"
+        );
         assert!(statements(&[], DbBackend::Postgres).is_empty());
     }
 }
