@@ -143,6 +143,22 @@ describe("the room feed, default settings, open mode", () => {
     }
   });
 
+  test("a crowd of 500 readers opening at once: each hears every message once, in order", async () => {
+    const room = unique("crowd");
+    await ok(alice, "join", { room });
+    const feeds = await Promise.all(Array.from({ length: 500 }, () => feedOf(server, room)));
+    try {
+      assert.deepEqual([...new Set(feeds.map((f) => f.status))], [200]);
+      const sent = await say(alice, room, ["one", "two", "three"]);
+      await Promise.all(feeds.map((f) => f.next(3, 20_000)));
+      for (const f of feeds) assert.deepEqual(f.events.map((e) => e.id), sent.map((m) => m.id));
+      assert.ok((await metric(server, "chatoxide_sse_streams")) >= 500, "each feed counted while open");
+    } finally {
+      feeds.forEach((f) => f.close());
+    }
+    await eventually(async () => (await metric(server, "chatoxide_sse_streams")) === 0, 10_000, "every feed closed");
+  });
+
   test("bad resume points and rooms are refused with the contract's errors", async () => {
     const room = unique("bad");
     await ok(alice, "join", { room });
