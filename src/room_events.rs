@@ -123,8 +123,8 @@ impl RoomEvents {
     /// Tells the room's readers here and, on a cluster node, the other nodes; the event is made
     /// only when someone may hear it.
     fn tell(&self, room: &str, event: impl FnOnce() -> serde_json::Result<RoomEvent>) {
-        let readers_here = self.has_readers(room);
-        if !readers_here && self.publish.is_none() {
+        let here = self.readers(room);
+        if here.is_none() && self.publish.is_none() {
             return;
         }
         let event = match event() {
@@ -136,27 +136,28 @@ impl RoomEvents {
         {
             metrics::counter!(names::ROOM_EVENTS_UNPUBLISHED).increment(1);
         }
-        if readers_here {
-            self.tell_here(event);
+        if let Some(sender) = here {
+            let _ = sender.send(Arc::new(event));
         }
     }
 
-    fn has_readers(&self, room: &str) -> bool {
-        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(room).is_some_and(|s| s.receiver_count() > 0)
-    }
-
-    /// Tells this node's readers of the event's room; forgets a room whose readers all left.
+    /// Tells this node's readers of the event's room (an event from another node).
     fn tell_here(&self, event: RoomEvent) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(sender) = rooms.get(&event.room) else {
-            return;
-        };
-        if sender.receiver_count() == 0 {
-            rooms.remove(&event.room);
-            return;
+        if let Some(sender) = self.readers(&event.room) {
+            let _ = sender.send(Arc::new(event));
         }
-        let _ = sender.send(Arc::new(event));
+    }
+
+    /// The channel of the room's readers on this node, if it has any (one lock, taken once
+    /// per event); a room whose readers all left is forgotten.
+    fn readers(&self, room: &str) -> Option<broadcast::Sender<Arc<RoomEvent>>> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = rooms.get(room)?;
+        if sender.receiver_count() == 0 {
+            rooms.remove(room);
+            return None;
+        }
+        Some(sender.clone())
     }
 }
 

@@ -126,6 +126,7 @@ impl Feed {
     fn stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
         futures_util::stream::unfold(self, |mut feed| async move {
             let event = feed.next().await?;
+            metrics::counter!(names::SSE_EVENTS).increment(1);
             Some((Ok(event), feed))
         })
     }
@@ -158,11 +159,8 @@ impl Feed {
             };
             match received {
                 Ok(event) if self.sent_already(&event) => {}
-                Ok(event) => match live(&event) {
-                    Some(sse) => {
-                        metrics::counter!(names::SSE_EVENTS).increment(1);
-                        return Some(sse);
-                    }
+                Ok(event) => match sse(&event) {
+                    Some(sse) => return Some(sse),
                     None => tracing::warn!(id = %event.id, "a room event with an invalid id"),
                 },
                 Err(RecvError::Lagged(_)) => return cut("slow"),
@@ -202,25 +200,21 @@ impl Feed {
     }
 }
 
-/// A stored message, sent by the replay, as a `message` event.
+/// A stored message, sent by the replay, as a `message` event: the room event a commit makes
+/// of it (`RoomEvent::stored`), so replayed and live events are one shape.
 fn replayed(message: &Message) -> Option<Event> {
-    let id = MessageId::parse(&message.id).ok()?;
-    let data = serde_json::to_string(message).ok()?;
-    metrics::counter!(names::SSE_EVENTS).increment(1);
-    Some(sse(Kind::Message, id, &data))
-}
-
-fn live(event: &RoomEvent) -> Option<Event> {
-    let id = MessageId::parse(&event.id).ok()?;
-    Some(sse(event.kind, id, &event.data))
+    sse(&RoomEvent::stored(message).ok()?)
 }
 
 /// `id:` is printed from a parsed id: nothing a peer sent reaches the stream's framing.
-fn sse(kind: Kind, id: MessageId, data: &str) -> Event {
-    Event::default()
-        .id(id.to_string())
-        .event(kind.event())
-        .data(data)
+fn sse(event: &RoomEvent) -> Option<Event> {
+    let id = MessageId::parse(&event.id).ok()?;
+    Some(
+        Event::default()
+            .id(id.to_string())
+            .event(event.kind.event())
+            .data(&event.data),
+    )
 }
 
 /// Ends a stream, counted by why.
